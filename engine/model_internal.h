@@ -1,0 +1,84 @@
+/* gst-rnn engine: the model's representation, shared by the engine's own files only.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef GST_RNN_ENGINE_MODEL_INTERNAL_H
+#define GST_RNN_ENGINE_MODEL_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "rnn.h"
+
+#define RNN_MAX_LAYERS 16
+#define RNN_MAX_TENSORS (RNN_MAX_LAYERS * 8 + 2)
+#define RNN_MAX_TENSOR_NAME 32
+
+/* One direction of one layer: offsets (in floats) into model->params. */
+typedef struct {
+  size_t w_ih, w_hh, b_ih, b_hh;
+} rnn_direction_params;
+
+typedef struct {
+  rnn_cell_kind cell;
+  int input_size;    /* I of this layer: model input or the layer below's output */
+  int hidden_size;   /* H */
+  int bidirectional; /* 0 or 1 */
+  int gates;         /* G */
+  rnn_direction_params dir[2]; /* [0] forward, [1] backward (bidirectional only) */
+} rnn_layer;
+
+typedef struct {
+  char name[RNN_MAX_TENSOR_NAME];
+  int ndim;
+  int dims[2];
+  size_t offset; /* floats into params */
+  size_t count;
+} rnn_tensor;
+
+typedef struct {
+  char *key;
+  rnn_meta_type type;
+  char *str;       /* RNN_META_STRING */
+  int64_t i;       /* RNN_META_INT */
+  double f;        /* RNN_META_FLOAT */
+  char **strs;     /* RNN_META_STRINGS */
+  int n_strs;
+} rnn_meta_entry;
+
+struct rnn_model {
+  atomic_int refcount;
+  int finalized;
+
+  int input_size;
+  int num_layers;
+  rnn_layer layers[RNN_MAX_LAYERS];
+
+  rnn_head_kind head;
+  int head_outputs; /* O */
+  rnn_pool_kind pool;
+  size_t head_w, head_b; /* offsets into params, valid when head != NONE */
+
+  float *params; /* every trainable parameter, 64-byte aligned */
+  size_t num_params;
+  rnn_tensor tensors[RNN_MAX_TENSORS];
+  int num_tensors;
+
+  float *norm_mean;  /* input_size, or NULL */
+  float *norm_scale; /* input_size, or NULL */
+
+  rnn_meta_entry *meta;
+  int num_meta, cap_meta;
+};
+
+/* Output width of the top layer (D): H, or 2H when bidirectional. */
+static inline int rnn_layer_output_size(const rnn_layer *l) {
+  return l->hidden_size * (l->bidirectional ? 2 : 1);
+}
+static inline int rnn_model_top_size(const rnn_model *m) {
+  return rnn_layer_output_size(&m->layers[m->num_layers - 1]);
+}
+
+/* 64-byte aligned allocation (zeroed) and its release. */
+void *rnn_aligned_alloc(size_t bytes);
+void rnn_aligned_free(void *p);
+
+#endif
