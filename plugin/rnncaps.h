@@ -18,10 +18,12 @@
 
 G_BEGIN_DECLS
 
-/* Template caps: any feature count and frame rate. */
+/* Template caps: any feature count and frame rate. The "dimensions" field is left out on purpose
+ * (as NNStreamer's own templates do): a string field cannot express "any", and a literal
+ * dimensions=(string)ANY would not intersect with any fixed caps. */
 #define GST_RNN_FRAMES_CAPS_TEMPLATE                                                               \
   "other/tensors, format=(string)static, num_tensors=(int)1, types=(string)float32, "              \
-  "dimensions=(string)ANY, framerate=(fraction)[ 0/1, 2147483647/1 ]"
+  "framerate=(fraction)[ 0/1, 2147483647/1 ]"
 
 GstCaps *gst_rnn_frames_caps_template (void);
 /* Fixed caps for N features at rate_n/rate_d frames per second. */
