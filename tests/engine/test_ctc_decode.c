@@ -1,0 +1,235 @@
+/* Streaming CTC decoding: greedy and prefix beam search on hand-made posteriors.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Linked with -Wl,--wrap=malloc,calloc,realloc so that the test can count the engine's
+ * allocations: pushing frames and asking for the best hypothesis must never allocate.
+ */
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "rnn.h"
+#include "testutil.h"
+
+/* Allocation counting through the linker's --wrap. */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+static long allocations = 0;
+void *__wrap_malloc(size_t n) {
+  allocations++;
+  return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m) {
+  allocations++;
+  return __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n) {
+  allocations++;
+  return __real_realloc(p, n);
+}
+
+#define K 4 /* blank, a=1, b=2, c=3 */
+
+/* Feeds T frames of K posteriors. */
+static void push_all(rnn_ctc_decoder *d, const float (*frames)[K], int T) {
+  for (int t = 0; t < T; t++)
+    rnn_ctc_decoder_push(d, frames[t]);
+}
+
+static void test_arguments(void) {
+  CHECK(rnn_ctc_decoder_new(1, 1) == NULL); /* a blank alone cannot spell anything */
+  CHECK(rnn_ctc_decoder_new(4, 0) == NULL);
+  CHECK(rnn_ctc_decoder_new(0, 4) == NULL);
+  rnn_ctc_decoder_free(NULL); /* harmless */
+  rnn_ctc_token t[2];
+  CHECK(rnn_ctc_decoder_best(NULL, t, 2, NULL) == 0);
+}
+
+/* A peaky sequence: both decoders agree on symbols, spans and confidences. */
+static void test_spans(int beam) {
+  static const float frames[][K] = {
+      {0.90f, 0.05f, 0.03f, 0.02f}, /* blank */
+      {0.10f, 0.80f, 0.05f, 0.05f}, /* a */
+      {0.20f, 0.70f, 0.05f, 0.05f}, /* a (repeat, same token) */
+      {0.90f, 0.04f, 0.03f, 0.03f}, /* blank */
+      {0.05f, 0.05f, 0.85f, 0.05f}, /* b */
+      {0.90f, 0.04f, 0.03f, 0.03f}, /* blank */
+      {0.05f, 0.05f, 0.85f, 0.05f}, /* b again after a blank: a second b */
+      {0.05f, 0.05f, 0.05f, 0.85f}, /* c directly after b */
+  };
+  rnn_ctc_decoder *d = rnn_ctc_decoder_new(K, beam);
+  CHECK(d != NULL);
+  if (!d)
+    return;
+  push_all(d, frames, 8);
+  rnn_ctc_token tok[8];
+  double lp = 0;
+  int n = rnn_ctc_decoder_best(d, tok, 8, &lp);
+  CHECK_MSG(n == 4, "beam %d: %d tokens", beam, n);
+  if (n == 4) {
+    const int symbols[4] = {1, 2, 2, 3}, starts[4] = {1, 4, 6, 7}, ends[4] = {3, 5, 7, 8};
+    const float conf[4] = {0.75f, 0.85f, 0.85f, 0.85f};
+    for (int i = 0; i < 4; i++) {
+      CHECK_MSG(tok[i].symbol == symbols[i], "beam %d token %d: symbol %d", beam, i, tok[i].symbol);
+      CHECK_MSG(tok[i].start_frame == starts[i] && tok[i].end_frame == ends[i],
+                "beam %d token %d: [%d, %d)", beam, i, tok[i].start_frame, tok[i].end_frame);
+      CHECK_NEAR(tok[i].confidence, conf[i], 1e-5);
+    }
+  }
+  CHECK(isfinite(lp) && lp < 0.0);
+  if (beam == 1) {
+    /* Greedy's log probability is the best path's. */
+    double expect = log(0.9) + log(0.8) + log(0.7) + log(0.9) + log(0.85) + log(0.9) + log(0.85) +
+                    log(0.85);
+    CHECK_NEAR(lp, expect, 1e-5);
+  }
+  /* Fewer slots than tokens: the first ones. */
+  CHECK(rnn_ctc_decoder_best(d, tok, 2, NULL) == 2 && tok[1].symbol == 2);
+  /* After a reset the decoder starts from nothing, with frame numbers from 0 again. */
+  rnn_ctc_decoder_reset(d);
+  CHECK(rnn_ctc_decoder_best(d, tok, 8, &lp) == 0);
+  CHECK_NEAR(lp, 0.0, 1e-12);
+  push_all(d, frames + 4, 1);
+  n = rnn_ctc_decoder_best(d, tok, 8, NULL);
+  CHECK(n == 1 && tok[0].symbol == 2 && tok[0].start_frame == 0 && tok[0].end_frame == 1);
+  rnn_ctc_decoder_free(d);
+}
+
+/* Two frames of P(blank)=0.6, P(a)=0.4: the best single path is blank-blank (0.36), so greedy
+ * outputs nothing, but "a" has total probability 0.24 + 0.24 + 0.16 = 0.64: beam search finds it. */
+static void test_beam_beats_greedy(void) {
+  static const float frames[][K] = {{0.6f, 0.4f, 0.0f, 0.0f}, {0.6f, 0.4f, 0.0f, 0.0f}};
+  rnn_ctc_decoder *g = rnn_ctc_decoder_new(K, 1);
+  rnn_ctc_decoder *b = rnn_ctc_decoder_new(K, 4);
+  CHECK(g && b);
+  if (!g || !b)
+    return;
+  push_all(g, frames, 2);
+  push_all(b, frames, 2);
+  rnn_ctc_token tok[4];
+  double lp = 0;
+  CHECK(rnn_ctc_decoder_best(g, tok, 4, &lp) == 0);
+  CHECK_NEAR(lp, log(0.36), 1e-6);
+  int n = rnn_ctc_decoder_best(b, tok, 4, &lp);
+  CHECK(n == 1 && tok[0].symbol == 1);
+  CHECK_NEAR(lp, log(0.64), 1e-6);
+  CHECK(n == 1 && tok[0].confidence > 0.39f && tok[0].confidence < 0.41f);
+  rnn_ctc_decoder_free(g);
+  rnn_ctc_decoder_free(b);
+}
+
+/* A longer case where the prefixes merge across frames: "ab" spread over ambiguous frames. Greedy
+ * reads "a" (b never wins a frame); beam search sums b's alignments and reads "ab". */
+static void test_beam_merges_alignments(void) {
+  static const float frames[][K] = {
+      {0.05f, 0.90f, 0.05f, 0.00f}, {0.50f, 0.05f, 0.45f, 0.00f}, {0.50f, 0.05f, 0.45f, 0.00f},
+      {0.50f, 0.05f, 0.45f, 0.00f}, {0.90f, 0.05f, 0.05f, 0.00f}};
+  rnn_ctc_decoder *g = rnn_ctc_decoder_new(K, 1);
+  rnn_ctc_decoder *b = rnn_ctc_decoder_new(K, 8);
+  CHECK(g && b);
+  if (!g || !b)
+    return;
+  push_all(g, frames, 5);
+  push_all(b, frames, 5);
+  rnn_ctc_token tok[4];
+  int n = rnn_ctc_decoder_best(g, tok, 4, NULL);
+  CHECK(n == 1 && tok[0].symbol == 1);
+  n = rnn_ctc_decoder_best(b, tok, 4, NULL);
+  CHECK_MSG(n == 2, "beam: %d tokens", n);
+  if (n == 2) {
+    CHECK(tok[0].symbol == 1 && tok[1].symbol == 2);
+    CHECK(tok[0].start_frame == 0 && tok[0].end_frame == 1);
+    /* b's span lies inside the ambiguous frames, after a. */
+    CHECK(tok[1].start_frame >= 1 && tok[1].end_frame <= 4 && tok[1].start_frame < tok[1].end_frame);
+    CHECK(tok[1].confidence > 0.44f && tok[1].confidence < 0.46f);
+  }
+  rnn_ctc_decoder_free(g);
+  rnn_ctc_decoder_free(b);
+}
+
+/* A repeated symbol needs a blank between its copies; without one the copies collapse. */
+static void test_repeats(int beam) {
+  static const float collapse[][K] = {{0.01f, 0.97f, 0.01f, 0.01f}, {0.01f, 0.97f, 0.01f, 0.01f}};
+  static const float twice[][K] = {
+      {0.01f, 0.97f, 0.01f, 0.01f}, {0.97f, 0.01f, 0.01f, 0.01f}, {0.01f, 0.97f, 0.01f, 0.01f}};
+  rnn_ctc_decoder *d = rnn_ctc_decoder_new(K, beam);
+  CHECK(d != NULL);
+  if (!d)
+    return;
+  rnn_ctc_token tok[4];
+  push_all(d, collapse, 2);
+  int n = rnn_ctc_decoder_best(d, tok, 4, NULL);
+  CHECK_MSG(n == 1 && tok[0].end_frame == 2, "beam %d: %d tokens", beam, n);
+  rnn_ctc_decoder_reset(d);
+  push_all(d, twice, 3);
+  n = rnn_ctc_decoder_best(d, tok, 4, NULL);
+  CHECK_MSG(n == 2 && tok[0].symbol == 1 && tok[1].symbol == 1 && tok[1].start_frame == 2,
+            "beam %d: %d tokens", beam, n);
+  rnn_ctc_decoder_free(d);
+}
+
+/* Garbage posteriors (NaN, negative, > 1) never make the hypothesis' probability NaN. */
+static void test_bad_posteriors(int beam) {
+  const float bad[K] = {NAN, -1.0f, 2.0f, INFINITY};
+  rnn_ctc_decoder *d = rnn_ctc_decoder_new(K, beam);
+  CHECK(d != NULL);
+  if (!d)
+    return;
+  for (int t = 0; t < 5; t++)
+    rnn_ctc_decoder_push(d, bad);
+  rnn_ctc_token tok[8];
+  double lp = 0;
+  int n = rnn_ctc_decoder_best(d, tok, 8, &lp);
+  CHECK(n >= 0 && n <= 8);
+  CHECK(!isnan(lp));
+  for (int i = 0; i < n; i++)
+    CHECK(!isnan(tok[i].confidence));
+  rnn_ctc_decoder_free(d);
+}
+
+/* Long streams: thousands of frames, bounded memory and no allocation per frame. */
+static void test_no_allocation(int beam) {
+  rnn_ctc_decoder *d = rnn_ctc_decoder_new(12, beam);
+  CHECK(d != NULL);
+  if (!d)
+    return;
+  unsigned long long seed = 42;
+  float p[12];
+  rnn_ctc_token tok[64];
+  long before = allocations;
+  for (int t = 0; t < 5000; t++) {
+    double sum = 0;
+    for (int k = 0; k < 12; k++) {
+      p[k] = test_uniform(&seed, 0.0f, 1.0f);
+      p[k] = p[k] * p[k] * p[k] * p[k];
+      sum += p[k];
+    }
+    for (int k = 0; k < 12; k++)
+      p[k] = (float)(p[k] / sum);
+    rnn_ctc_decoder_push(d, p);
+    if (t % 50 == 0)
+      rnn_ctc_decoder_best(d, tok, 64, NULL);
+    if (t % 1000 == 999)
+      rnn_ctc_decoder_reset(d);
+  }
+  CHECK_MSG(allocations == before, "beam %d: %ld allocations while decoding", beam,
+            allocations - before);
+  rnn_ctc_decoder_free(d);
+}
+
+int main(void) {
+  test_arguments();
+  for (int beam = 1; beam <= 16; beam *= 2) {
+    test_spans(beam);
+    test_repeats(beam);
+    test_bad_posteriors(beam);
+    test_no_allocation(beam);
+  }
+  test_beam_beats_greedy();
+  test_beam_merges_alignments();
+  return test_summary("test_ctc_decode");
+}
