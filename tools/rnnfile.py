@@ -173,9 +173,9 @@ def _enc_string(s, what):
 
 
 def _enc_meta(key, value):
-    kb = key.encode("ascii", errors="strict") if isinstance(key, str) else key
-    if not 1 <= len(kb) <= MAX_KEY or any(c < 0x21 or c > 0x7E for c in kb):
-        raise FormatError("metadata key %r must be 1..%d printable ASCII characters without spaces"
+    kb = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if not 1 <= len(kb) <= MAX_KEY or any(c < 0x20 or c == 0x7F for c in kb):
+        raise FormatError("metadata key %r must be 1..%d bytes of UTF-8 without control characters"
                           % (key, MAX_KEY))
     out = struct.pack("<I", len(kb)) + kb
     if isinstance(value, (bool, np.bool_)):
@@ -396,8 +396,8 @@ def loads(buf, name="<memory>"):
     for i in range(meta_count):
         key = cur.string("metadata entry %d key" % i, MAX_KEY)
         kb = key.encode("utf-8")
-        if not kb or any(c < 0x21 or c > 0x7E for c in kb):
-            fail("metadata entry %d key %r must be 1..%d printable ASCII characters without spaces"
+        if not kb or any(c < 0x20 or c == 0x7F for c in kb):
+            fail("metadata entry %d key %r must be 1..%d bytes of UTF-8 without control characters"
                  % (i, key, MAX_KEY))
         if key in seen:
             fail("metadata key '%s' appears twice" % key)
