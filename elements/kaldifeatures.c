@@ -1,1 +1,804 @@
-/* placeholder: being written */
+/* gst-rnn: a streaming, Kaldi-compatible filterbank and MFCC extractor, and Kaldi's add-deltas.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The arithmetic follows Kaldi's feature-window.cc, mel-computations.cc, feature-fbank.cc,
+ * feature-mfcc.cc and feature-functions.cc (add-deltas) step by step, so that the numbers equal
+ * Kaldi's and torchaudio.compliance.kaldi's (the reference of tests/conformance). Frames are
+ * computed in double precision; Kaldi itself uses float, which is why the conformance test allows
+ * a small relative error.
+ *
+ * Streaming: samples enter a ring buffer one at a time; a frame is computed when its last sample
+ * arrives (and, with snip-edges off, once the stream is known to be long enough to contain it, as
+ * Kaldi's frame count depends on the total length). The ring holds window + 2 shifts + 2 samples,
+ * enough for every sample a pending frame can still need, including the samples that the
+ * reflection at the end of the stream reads.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "kaldifeatures.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gst/fft/gstfftf64.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * Options and frame geometry
+ * ------------------------------------------------------------------------------------------- */
+void
+kaldi_feature_options_init (KaldiFeatureOptions * o)
+{
+  memset (o, 0, sizeof (*o));
+  o->kind = KALDI_KIND_FBANK;
+  o->sample_rate = 16000.0;
+  o->frame_length_ms = 25.0;
+  o->frame_shift_ms = 10.0;
+  o->window_type = KALDI_WINDOW_POVEY;
+  o->blackman_coeff = 0.42;
+  o->preemphasis_coefficient = 0.97;
+  o->remove_dc_offset = 1;
+  o->snip_edges = 1;
+  o->round_to_power_of_two = 1;
+  o->dither = 0.0;
+  o->dither_seed = 1;
+  o->low_freq = 20.0;
+  o->high_freq = 0.0;
+  o->num_mel_bins = 23;
+  o->num_ceps = 13;
+  o->use_energy = 0;
+  o->raw_energy = 1;
+  o->use_log_fbank = 1;
+  o->use_power = 1;
+  o->energy_floor = 0.0;
+  o->cepstral_lifter = 22.0;
+}
+
+/* Kaldi truncates rate * 0.001 * ms; torchaudio computes rate * ms * 0.001 in double. The product
+ * order matters for the last bit (8000 * 0.001 * 25 and 8000 * 25 * 0.001 differ), so use
+ * torchaudio's order, which is the reference. */
+static int
+ms_to_samples (double rate, double ms)
+{
+  double v = rate * ms * 0.001;
+
+  if (!(v >= 0.0) || v > (double) (INT32_MAX / 4))
+    return -1;
+  return (int) v;
+}
+
+int
+kaldi_window_samples (const KaldiFeatureOptions * o)
+{
+  return ms_to_samples (o->sample_rate, o->frame_length_ms);
+}
+
+int
+kaldi_shift_samples (const KaldiFeatureOptions * o)
+{
+  return ms_to_samples (o->sample_rate, o->frame_shift_ms);
+}
+
+int
+kaldi_padded_window_samples (const KaldiFeatureOptions * o)
+{
+  int ws = kaldi_window_samples (o), p = 1;
+
+  if (ws <= 0 || !o->round_to_power_of_two)
+    return ws;
+  while (p < ws)
+    p *= 2;
+  return p;
+}
+
+int
+kaldi_feature_dim (const KaldiFeatureOptions * o)
+{
+  if (o->kind == KALDI_KIND_MFCC)
+    return o->num_ceps;
+  return o->num_mel_bins + (o->use_energy ? 1 : 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The extractor
+ * ------------------------------------------------------------------------------------------- */
+struct KaldiFeatures {
+  KaldiFeatureOptions opt;
+  int window, shift, padded, dim;
+  int n_fft_bins;               /* padded / 2: the mel banks ignore the Nyquist bin, as Kaldi */
+
+  /* ring of the most recent samples, addressed by absolute sample index modulo capacity */
+  float *ring;
+  int64_t capacity;
+  uint64_t n_samples;           /* samples pushed since reset */
+  uint64_t next_frame;          /* index of the next frame to emit */
+  uint64_t next_ready;          /* n_samples at which next_frame can be emitted */
+
+  double *window_fn;            /* window samples */
+  double *frame;                /* padded samples: the frame being processed */
+  GstFFTF64 *fft;
+  GstFFTF64Complex *spectrum;   /* padded / 2 + 1 bins */
+  double *power;                /* padded / 2 + 1 */
+
+  /* sparse mel banks: bin b covers FFT bins [mel_first[b], mel_first[b] + mel_len[b]) */
+  int *mel_first, *mel_len, *mel_offset;
+  double *mel_weights;
+  double *mel_energies;         /* num_mel_bins */
+
+  double *dct;                  /* num_ceps x num_mel_bins, MFCC only */
+  double *lifter;               /* num_ceps, MFCC only */
+  double log_energy_floor;
+
+  float *out;                   /* dim */
+
+  uint64_t rng;                 /* dither: xorshift64* */
+  int have_spare_gauss;
+  double spare_gauss;
+};
+
+static double
+mel_scale (double freq)
+{
+  return 1127.0 * log (1.0 + freq / 700.0);
+}
+
+static int
+fail (char *err, size_t errlen, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+
+static int
+fail (char *err, size_t errlen, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (err != NULL && errlen > 0) {
+    va_start (ap, fmt);
+    vsnprintf (err, errlen, fmt, ap);
+    va_end (ap);
+  }
+  return -1;
+}
+
+static int
+check_options (const KaldiFeatureOptions * o, char *err, size_t errlen)
+{
+  double nyquist = 0.5 * o->sample_rate;
+  double high = o->high_freq > 0.0 ? o->high_freq : nyquist + o->high_freq;
+  int ws = kaldi_window_samples (o), shift = kaldi_shift_samples (o);
+  int padded = kaldi_padded_window_samples (o);
+
+  if (!(o->sample_rate > 0.0))
+    return fail (err, errlen, "sample rate %g is not positive", o->sample_rate);
+  if (ws < 2)
+    return fail (err, errlen, "frame-length=%g ms gives %d samples at %g Hz; at least 2 are needed",
+        o->frame_length_ms, ws, o->sample_rate);
+  if (shift < 1)
+    return fail (err, errlen, "frame-shift=%g ms gives %d samples at %g Hz; at least 1 is needed",
+        o->frame_shift_ms, shift, o->sample_rate);
+  if (padded % 2 != 0)
+    return fail (err, errlen, "frame-length=%g ms gives an odd FFT size (%d samples at %g Hz) "
+        "with round-to-power-of-two=false; change frame-length or round to a power of two",
+        o->frame_length_ms, padded, o->sample_rate);
+  if (o->preemphasis_coefficient < 0.0 || o->preemphasis_coefficient > 1.0)
+    return fail (err, errlen, "preemphasis-coefficient=%g is outside [0, 1]",
+        o->preemphasis_coefficient);
+  if (o->num_mel_bins < 3)
+    return fail (err, errlen, "num-mel-bins=%d: at least 3 mel bins are needed", o->num_mel_bins);
+  if (o->kind == KALDI_KIND_MFCC && (o->num_ceps < 1 || o->num_ceps > o->num_mel_bins))
+    return fail (err, errlen, "num-ceps=%d must be between 1 and num-mel-bins (%d)", o->num_ceps,
+        o->num_mel_bins);
+  if (!(o->low_freq >= 0.0 && o->low_freq < nyquist))
+    return fail (err, errlen, "low-freq=%g must be in [0, %g) (the Nyquist frequency at %g Hz)",
+        o->low_freq, nyquist, o->sample_rate);
+  if (!(high > 0.0 && high <= nyquist && o->low_freq < high))
+    return fail (err, errlen, "high-freq=%g gives %g Hz, which must be above low-freq (%g) and "
+        "at most the Nyquist frequency (%g at %g Hz)", o->high_freq, high, o->low_freq, nyquist,
+        o->sample_rate);
+  if (o->dither < 0.0)
+    return fail (err, errlen, "dither=%g is negative", o->dither);
+  if (o->energy_floor < 0.0)
+    return fail (err, errlen, "energy-floor=%g is negative", o->energy_floor);
+  return 0;
+}
+
+static void
+make_window (KaldiFeatures * f)
+{
+  int n = f->window, i;
+  double a = 2.0 * M_PI / (double) (n - 1);
+
+  for (i = 0; i < n; i++) {
+    double c = cos (a * i), w;
+
+    switch (f->opt.window_type) {
+      case KALDI_WINDOW_HANNING:
+        w = 0.5 - 0.5 * c;
+        break;
+      case KALDI_WINDOW_HAMMING:
+        w = 0.54 - 0.46 * c;
+        break;
+      case KALDI_WINDOW_RECTANGULAR:
+        w = 1.0;
+        break;
+      case KALDI_WINDOW_BLACKMAN:
+        w = f->opt.blackman_coeff - 0.5 * c + (0.5 - f->opt.blackman_coeff) * cos (2.0 * a * i);
+        break;
+      case KALDI_WINDOW_POVEY:
+      default:
+        /* like Hanning but goes to zero at the edges */
+        w = pow (0.5 - 0.5 * c, 0.85);
+        break;
+    }
+    f->window_fn[i] = w;
+  }
+}
+
+/* Kaldi's MelBanks: triangles equally spaced on the mel scale between low and high frequency,
+ * (num_bins + 1) intervals, evaluated at the centre frequency of each FFT bin below Nyquist. */
+static int
+make_mel_banks (KaldiFeatures * f, char *err, size_t errlen)
+{
+  const KaldiFeatureOptions *o = &f->opt;
+  int nb = o->num_mel_bins, b, i, total = 0;
+  double nyquist = 0.5 * o->sample_rate;
+  double high = o->high_freq > 0.0 ? o->high_freq : nyquist + o->high_freq;
+  double fft_bin_width = o->sample_rate / (double) f->padded;
+  double mel_low = mel_scale (o->low_freq), mel_high = mel_scale (high);
+  double delta = (mel_high - mel_low) / (double) (nb + 1);
+
+  f->mel_first = calloc (nb, sizeof (int));
+  f->mel_len = calloc (nb, sizeof (int));
+  f->mel_offset = calloc (nb, sizeof (int));
+  f->mel_energies = calloc (nb, sizeof (double));
+  if (!f->mel_first || !f->mel_len || !f->mel_offset || !f->mel_energies)
+    return fail (err, errlen, "out of memory");
+
+  /* first pass: the extent of each triangle */
+  for (b = 0; b < nb; b++) {
+    double left = mel_low + b * delta, right = mel_low + (b + 2.0) * delta;
+    int first = -1, last = -1;
+
+    for (i = 0; i < f->n_fft_bins; i++) {
+      double mel = mel_scale (fft_bin_width * i);
+
+      if (mel > left && mel < right) {
+        if (first < 0)
+          first = i;
+        last = i;
+      }
+    }
+    if (first < 0)
+      return fail (err, errlen, "num-mel-bins=%d is too many for a %d-point FFT at %g Hz "
+          "(mel bin %d covers no FFT bin); use fewer bins or a longer frame-length",
+          nb, f->padded, o->sample_rate, b);
+    f->mel_first[b] = first;
+    f->mel_len[b] = last - first + 1;
+    f->mel_offset[b] = total;
+    total += f->mel_len[b];
+  }
+
+  f->mel_weights = calloc (total, sizeof (double));
+  if (!f->mel_weights)
+    return fail (err, errlen, "out of memory");
+  for (b = 0; b < nb; b++) {
+    double left = mel_low + b * delta, center = mel_low + (b + 1.0) * delta;
+    double right = mel_low + (b + 2.0) * delta;
+
+    for (i = 0; i < f->mel_len[b]; i++) {
+      double mel = mel_scale (fft_bin_width * (f->mel_first[b] + i));
+      double w = mel <= center ? (mel - left) / (center - left) : (right - mel) / (right - center);
+
+      f->mel_weights[f->mel_offset[b] + i] = w;
+    }
+  }
+  return 0;
+}
+
+/* Kaldi's ComputeDctMatrix (orthonormal DCT-II, first num_ceps rows) and ComputeLifterCoeffs. */
+static int
+make_dct (KaldiFeatures * f, char *err, size_t errlen)
+{
+  int nc = f->opt.num_ceps, nm = f->opt.num_mel_bins, k, n;
+
+  f->dct = calloc ((size_t) nc * nm, sizeof (double));
+  f->lifter = calloc (nc, sizeof (double));
+  if (!f->dct || !f->lifter)
+    return fail (err, errlen, "out of memory");
+  for (k = 0; k < nc; k++) {
+    double norm = k == 0 ? sqrt (1.0 / nm) : sqrt (2.0 / nm);
+
+    for (n = 0; n < nm; n++)
+      f->dct[(size_t) k * nm + n] = norm * cos (M_PI / nm * (n + 0.5) * k);
+    f->lifter[k] = f->opt.cepstral_lifter != 0.0 ?
+        1.0 + 0.5 * f->opt.cepstral_lifter * sin (M_PI * k / f->opt.cepstral_lifter) : 1.0;
+  }
+  return 0;
+}
+
+KaldiFeatures *
+kaldi_features_new (const KaldiFeatureOptions * o, char *err, size_t errlen)
+{
+  KaldiFeatures *f;
+
+  if (check_options (o, err, errlen) < 0)
+    return NULL;
+
+  f = calloc (1, sizeof (*f));
+  if (!f) {
+    fail (err, errlen, "out of memory");
+    return NULL;
+  }
+  f->opt = *o;
+  f->window = kaldi_window_samples (o);
+  f->shift = kaldi_shift_samples (o);
+  f->padded = kaldi_padded_window_samples (o);
+  f->n_fft_bins = f->padded / 2;
+  f->dim = kaldi_feature_dim (o);
+  f->log_energy_floor = o->energy_floor > 0.0 ? log (o->energy_floor) : -HUGE_VAL;
+
+  /* see the comment at the top: every sample a pending frame can need */
+  f->capacity = (int64_t) f->window + 2 * (int64_t) f->shift + 2;
+  f->ring = calloc (f->capacity, sizeof (float));
+  f->window_fn = calloc (f->window, sizeof (double));
+  f->frame = calloc (f->padded, sizeof (double));
+  f->spectrum = calloc (f->padded / 2 + 1, sizeof (GstFFTF64Complex));
+  f->power = calloc (f->padded / 2 + 1, sizeof (double));
+  f->out = calloc (f->dim, sizeof (float));
+  f->fft = gst_fft_f64_new (f->padded, FALSE);
+  if (!f->ring || !f->window_fn || !f->frame || !f->spectrum || !f->power || !f->out || !f->fft) {
+    fail (err, errlen, "out of memory");
+    goto error;
+  }
+  make_window (f);
+  if (make_mel_banks (f, err, errlen) < 0)
+    goto error;
+  if (o->kind == KALDI_KIND_MFCC && make_dct (f, err, errlen) < 0)
+    goto error;
+  kaldi_features_reset (f);
+  return f;
+
+error:
+  kaldi_features_free (f);
+  return NULL;
+}
+
+void
+kaldi_features_free (KaldiFeatures * f)
+{
+  if (!f)
+    return;
+  if (f->fft)
+    gst_fft_f64_free (f->fft);
+  free (f->ring);
+  free (f->window_fn);
+  free (f->frame);
+  free (f->spectrum);
+  free (f->power);
+  free (f->mel_first);
+  free (f->mel_len);
+  free (f->mel_offset);
+  free (f->mel_weights);
+  free (f->mel_energies);
+  free (f->dct);
+  free (f->lifter);
+  free (f->out);
+  free (f);
+}
+
+const KaldiFeatureOptions *
+kaldi_features_options (const KaldiFeatures * f)
+{
+  return &f->opt;
+}
+
+int
+kaldi_features_dim (const KaldiFeatures * f)
+{
+  return f->dim;
+}
+
+int
+kaldi_features_shift (const KaldiFeatures * f)
+{
+  return f->shift;
+}
+
+int
+kaldi_features_window (const KaldiFeatures * f)
+{
+  return f->window;
+}
+
+/* First sample of frame m. With snip-edges off Kaldi centres frame m on m * shift + shift / 2,
+ * so the first frames start before the signal (and read it reflected). */
+static int64_t
+frame_start (const KaldiFeatures * f, uint64_t m)
+{
+  int64_t s = (int64_t) m * f->shift;
+
+  if (!f->opt.snip_edges)
+    s += f->shift / 2 - f->window / 2;
+  return s;
+}
+
+/* Kaldi's frame count with snip-edges off: depends only on the length and the shift. */
+static uint64_t
+frames_without_snip (const KaldiFeatures * f, uint64_t n)
+{
+  return (n + (uint64_t) (f->shift / 2)) / (uint64_t) f->shift;
+}
+
+/* The number of samples after which frame m can be emitted while streaming. */
+static uint64_t
+frame_ready_at (const KaldiFeatures * f, uint64_t m)
+{
+  uint64_t end = (uint64_t) (frame_start (f, m) + f->window);
+
+  if (!f->opt.snip_edges) {
+    /* the frame must also exist in Kaldi's count: frames_without_snip (n) > m */
+    uint64_t need = (m + 1) * (uint64_t) f->shift - (uint64_t) (f->shift / 2);
+
+    if (need > end)
+      end = need;
+  }
+  return end;
+}
+
+int
+kaldi_features_latency_samples (const KaldiFeatures * f)
+{
+  /* frame_ready_at (m) - m * shift does not depend on m */
+  return (int) frame_ready_at (f, 1) - f->shift;
+}
+
+void
+kaldi_features_reset (KaldiFeatures * f)
+{
+  f->n_samples = 0;
+  f->next_frame = 0;
+  f->next_ready = frame_ready_at (f, 0);
+  f->rng = f->opt.dither_seed ? f->opt.dither_seed : 0x9E3779B97F4A7C15ull;
+  f->have_spare_gauss = 0;
+}
+
+uint64_t
+kaldi_features_samples (const KaldiFeatures * f)
+{
+  return f->n_samples;
+}
+
+/* Uniform in (0, 1] from xorshift64*. */
+static double
+rand_uniform (KaldiFeatures * f)
+{
+  uint64_t x = f->rng;
+
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  f->rng = x;
+  return ((double) ((x * 0x2545F4914F6CDD1Dull) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+}
+
+/* Standard normal (Box-Muller), as Kaldi's RandGauss. */
+static double
+rand_gauss (KaldiFeatures * f)
+{
+  double r, t;
+
+  if (f->have_spare_gauss) {
+    f->have_spare_gauss = 0;
+    return f->spare_gauss;
+  }
+  r = sqrt (-2.0 * log (rand_uniform (f)));
+  t = 2.0 * M_PI * rand_uniform (f);
+  f->spare_gauss = r * sin (t);
+  f->have_spare_gauss = 1;
+  return r * cos (t);
+}
+
+/* Kaldi's ExtractWindow + ProcessWindow + the fbank or MFCC computation of frame m. n_total is
+ * the number of samples the signal has (for the reflection at its end). */
+static const float *
+compute_frame (KaldiFeatures * f, uint64_t m, uint64_t n_total)
+{
+  const KaldiFeatureOptions *o = &f->opt;
+  int ws = f->window, i, b, k;
+  int64_t start = frame_start (f, m), n = (int64_t) n_total;
+  double *x = f->frame, log_energy = 0.0, sum;
+
+  for (i = 0; i < ws; i++) {
+    int64_t s = start + i;
+
+    /* Kaldi reflects as often as needed (signals shorter than a window) */
+    while (s < 0 || s >= n)
+      s = s < 0 ? -s - 1 : 2 * n - 1 - s;
+    x[i] = f->ring[s % f->capacity];
+  }
+
+  if (o->dither != 0.0)
+    for (i = 0; i < ws; i++)
+      x[i] += rand_gauss (f) * o->dither;
+
+  if (o->remove_dc_offset) {
+    double mean = 0.0;
+
+    for (i = 0; i < ws; i++)
+      mean += x[i];
+    mean /= ws;
+    for (i = 0; i < ws; i++)
+      x[i] -= mean;
+  }
+
+  if (o->raw_energy) {
+    for (sum = 0.0, i = 0; i < ws; i++)
+      sum += x[i] * x[i];
+    log_energy = log (fmax (sum, FLT_EPSILON));
+  }
+
+  if (o->preemphasis_coefficient != 0.0) {
+    for (i = ws - 1; i > 0; i--)
+      x[i] -= o->preemphasis_coefficient * x[i - 1];
+    x[0] -= o->preemphasis_coefficient * x[0];
+  }
+
+  for (i = 0; i < ws; i++)
+    x[i] *= f->window_fn[i];
+  for (i = ws; i < f->padded; i++)
+    x[i] = 0.0;
+
+  if (!o->raw_energy) {
+    for (sum = 0.0, i = 0; i < ws; i++)
+      sum += x[i] * x[i];
+    log_energy = log (fmax (sum, FLT_EPSILON));
+  }
+  if (log_energy < f->log_energy_floor)
+    log_energy = f->log_energy_floor;
+
+  gst_fft_f64_fft (f->fft, x, f->spectrum);
+  for (i = 0; i <= f->n_fft_bins; i++) {
+    double p = f->spectrum[i].r * f->spectrum[i].r + f->spectrum[i].i * f->spectrum[i].i;
+
+    /* MFCC always uses the power spectrum */
+    f->power[i] = (o->kind == KALDI_KIND_MFCC || o->use_power) ? p : sqrt (p);
+  }
+
+  for (b = 0; b < o->num_mel_bins; b++) {
+    const double *w = f->mel_weights + f->mel_offset[b];
+    const double *p = f->power + f->mel_first[b];
+    double e = 0.0;
+
+    for (i = 0; i < f->mel_len[b]; i++)
+      e += w[i] * p[i];
+    if (o->kind == KALDI_KIND_MFCC || o->use_log_fbank)
+      e = log (fmax (e, FLT_EPSILON));
+    f->mel_energies[b] = e;
+  }
+
+  if (o->kind == KALDI_KIND_MFCC) {
+    for (k = 0; k < o->num_ceps; k++) {
+      const double *row = f->dct + (size_t) k * o->num_mel_bins;
+
+      for (sum = 0.0, b = 0; b < o->num_mel_bins; b++)
+        sum += row[b] * f->mel_energies[b];
+      f->out[k] = (float) (sum * f->lifter[k]);
+    }
+    if (o->use_energy)
+      f->out[0] = (float) log_energy;
+  } else {
+    int off = o->use_energy ? 1 : 0;
+
+    if (o->use_energy)
+      f->out[0] = (float) log_energy;
+    for (b = 0; b < o->num_mel_bins; b++)
+      f->out[off + b] = (float) f->mel_energies[b];
+  }
+  return f->out;
+}
+
+int
+kaldi_features_push (KaldiFeatures * f, float sample, KaldiFrameFunc fn, void *user)
+{
+  f->ring[f->n_samples % (uint64_t) f->capacity] = sample;
+  f->n_samples++;
+  while (f->n_samples >= f->next_ready) {
+    uint64_t m = f->next_frame;
+    const float *frame = compute_frame (f, m, f->n_samples);
+    int ret;
+
+    f->next_frame++;
+    f->next_ready = frame_ready_at (f, f->next_frame);
+    ret = fn (user, m, frame);
+    if (ret != 0)
+      return ret;
+  }
+  return 0;
+}
+
+int
+kaldi_features_finish (KaldiFeatures * f, KaldiFrameFunc fn, void *user)
+{
+  int ret = 0;
+
+  if (!f->opt.snip_edges) {
+    uint64_t total = frames_without_snip (f, f->n_samples);
+
+    while (f->next_frame < total) {
+      uint64_t m = f->next_frame++;
+
+      ret = fn (user, m, compute_frame (f, m, f->n_samples));
+      if (ret != 0)
+        break;
+    }
+  }
+  kaldi_features_reset (f);
+  return ret;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * add-deltas
+ * ------------------------------------------------------------------------------------------- */
+#define DELTA_WINDOW 2
+#define MAX_DELTA_ORDER 2
+
+struct KaldiDeltas {
+  int dim, order, span;         /* span: frames either side that order needs (2 * order) */
+  int history;                  /* frames kept: 2 * span + 1 */
+  float *frames;                /* history x dim ring, addressed by frame number */
+  float *out;                   /* dim * (order + 1) */
+  uint64_t count;               /* frames received since reset */
+  uint64_t first_index;         /* the caller's index of frame 0 */
+  uint64_t emitted;             /* frames emitted since reset */
+  /* scales[i]: the 2 * DELTA_WINDOW * i + 1 taps of order i (the array is sized generously) */
+  double scales[MAX_DELTA_ORDER + 1][4 * DELTA_WINDOW * MAX_DELTA_ORDER + 1];
+};
+
+/* Kaldi's DeltaFeatures constructor: scales of order i are the scales of order i - 1 convolved
+ * with j / sum(j^2) for j in -window..window. */
+static void
+make_delta_scales (KaldiDeltas * d)
+{
+  int i, j, k, normalizer = 0;
+
+  memset (d->scales, 0, sizeof (d->scales));
+  d->scales[0][0] = 1.0;
+  for (j = -DELTA_WINDOW; j <= DELTA_WINDOW; j++)
+    normalizer += j * j;
+  for (i = 1; i <= d->order; i++) {
+    int prev_offset = (i - 1) * DELTA_WINDOW, cur_offset = prev_offset + DELTA_WINDOW;
+
+    for (j = -DELTA_WINDOW; j <= DELTA_WINDOW; j++)
+      for (k = -prev_offset; k <= prev_offset; k++)
+        d->scales[i][j + k + cur_offset] += (double) j * d->scales[i - 1][k + prev_offset];
+    for (j = 0; j <= 2 * cur_offset; j++)
+      d->scales[i][j] /= normalizer;
+  }
+}
+
+KaldiDeltas *
+kaldi_deltas_new (int dim, int order)
+{
+  KaldiDeltas *d;
+
+  if (dim < 1 || order < 0 || order > MAX_DELTA_ORDER)
+    return NULL;
+  d = calloc (1, sizeof (*d));
+  if (!d)
+    return NULL;
+  d->dim = dim;
+  d->order = order;
+  d->span = DELTA_WINDOW * order;
+  d->history = 2 * d->span + 1;
+  d->frames = calloc ((size_t) d->history * dim, sizeof (float));
+  d->out = calloc ((size_t) dim * (order + 1), sizeof (float));
+  if (!d->frames || !d->out) {
+    kaldi_deltas_free (d);
+    return NULL;
+  }
+  make_delta_scales (d);
+  return d;
+}
+
+void
+kaldi_deltas_free (KaldiDeltas * d)
+{
+  if (!d)
+    return;
+  free (d->frames);
+  free (d->out);
+  free (d);
+}
+
+int
+kaldi_deltas_out_dim (const KaldiDeltas * d)
+{
+  return d->dim * (d->order + 1);
+}
+
+int
+kaldi_deltas_delay (const KaldiDeltas * d)
+{
+  return d->span;
+}
+
+void
+kaldi_deltas_reset (KaldiDeltas * d)
+{
+  d->count = 0;
+  d->emitted = 0;
+  d->first_index = 0;
+}
+
+static const float *
+delta_frame (const KaldiDeltas * d, int64_t t)
+{
+  return d->frames + (size_t) (t % d->history) * d->dim;
+}
+
+/* Output frame t, with neighbours clamped to [0, last]. */
+static int
+emit_delta (KaldiDeltas * d, uint64_t t, uint64_t last, KaldiFrameFunc fn, void *user)
+{
+  int dim = d->dim, i, j, k;
+
+  memcpy (d->out, delta_frame (d, (int64_t) t), sizeof (float) * dim);
+  for (i = 1; i <= d->order; i++) {
+    int max_offset = DELTA_WINDOW * i;
+    float *o = d->out + (size_t) i * dim;
+
+    for (k = 0; k < dim; k++) {
+      double acc = 0.0;
+
+      for (j = -max_offset; j <= max_offset; j++) {
+        int64_t s = (int64_t) t + j;
+        double scale = d->scales[i][j + max_offset];
+
+        if (scale == 0.0)
+          continue;
+        if (s < 0)
+          s = 0;
+        if (s > (int64_t) last)
+          s = (int64_t) last;
+        acc += scale * delta_frame (d, s)[k];
+      }
+      o[k] = (float) acc;
+    }
+  }
+  d->emitted = t + 1;
+  return fn (user, d->first_index + t, d->out);
+}
+
+int
+kaldi_deltas_push (KaldiDeltas * d, uint64_t index, const float *frame, KaldiFrameFunc fn,
+    void *user)
+{
+  uint64_t t = d->count;
+
+  if (d->order == 0)
+    return fn (user, index, frame);
+  if (t == 0)
+    d->first_index = index;
+  memcpy (d->frames + (size_t) (t % d->history) * d->dim, frame, sizeof (float) * d->dim);
+  d->count++;
+  if (t >= (uint64_t) d->span)
+    return emit_delta (d, t - d->span, t, fn, user);
+  return 0;
+}
+
+int
+kaldi_deltas_finish (KaldiDeltas * d, KaldiFrameFunc fn, void *user)
+{
+  int ret = 0;
+
+  while (d->order > 0 && d->emitted < d->count) {
+    ret = emit_delta (d, d->emitted, d->count - 1, fn, user);
+    if (ret != 0)
+      break;
+  }
+  kaldi_deltas_reset (d);
+  return ret;
+}

@@ -1,0 +1,136 @@
+/* gst-rnn: a streaming, Kaldi-compatible filterbank and MFCC extractor, and Kaldi's add-deltas.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * No GStreamer objects here (only GstFFT inside the .c file), so the numbers can be tested on
+ * their own. The extractor takes samples one at a time and emits each frame as soon as the samples
+ * it needs are present; everything it needs is allocated by kaldi_features_new(), nothing per
+ * frame.
+ *
+ * Numbers equal Kaldi's compute-fbank-feats / compute-mfcc-feats (and torchaudio.compliance.kaldi)
+ * for the same options: the frame geometry (snip-edges, reflection at the edges when it is off),
+ * dither, DC removal, log energy (before or after the window), pre-emphasis, the window functions,
+ * the FFT of the zero-padded frame, power or magnitude spectrum, the triangular mel filterbank
+ * (mel = 1127 ln(1 + f / 700)), the log floor (FLT_EPSILON), the orthonormal DCT-II, the cepstral
+ * lifter and the energy replacing C0.
+ */
+#ifndef GST_RNN_KALDI_FEATURES_H
+#define GST_RNN_KALDI_FEATURES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  KALDI_KIND_FBANK = 0, /* log mel filterbank energies (compute-fbank-feats) */
+  KALDI_KIND_MFCC = 1   /* mel-frequency cepstral coefficients (compute-mfcc-feats) */
+} KaldiKind;
+
+typedef enum {
+  KALDI_WINDOW_POVEY = 0,   /* (0.5 - 0.5 cos(2 pi n / (N - 1)))^0.85: Kaldi's default */
+  KALDI_WINDOW_HAMMING = 1,
+  KALDI_WINDOW_HANNING = 2,
+  KALDI_WINDOW_RECTANGULAR = 3,
+  KALDI_WINDOW_BLACKMAN = 4 /* generalised, with blackman_coeff */
+} KaldiWindowType;
+
+/* Kaldi's option names, in Kaldi's units (milliseconds, Hz). */
+typedef struct {
+  KaldiKind kind;
+  double sample_rate;
+  double frame_length_ms;
+  double frame_shift_ms;
+  KaldiWindowType window_type;
+  double blackman_coeff;
+  double preemphasis_coefficient;
+  int remove_dc_offset;
+  int snip_edges;
+  int round_to_power_of_two;
+  double dither;          /* standard deviation of the Gaussian noise added per frame; 0 = none */
+  uint64_t dither_seed;   /* the noise restarts from this seed at every reset */
+  double low_freq;
+  double high_freq;       /* <= 0: offset from the Nyquist frequency */
+  int num_mel_bins;
+  int num_ceps;           /* MFCC only */
+  int use_energy;
+  int raw_energy;
+  int use_log_fbank;      /* fbank only (MFCC always takes the log of power energies) */
+  int use_power;          /* fbank only */
+  double energy_floor;
+  double cepstral_lifter; /* MFCC only; 0 = no liftering */
+} KaldiFeatureOptions;
+
+/* Kaldi's defaults (compute-fbank-feats), except dither = 0 and sample_rate = 16000. */
+void kaldi_feature_options_init(KaldiFeatureOptions *o);
+
+/* Kaldi's frame geometry: samples per window and per shift, truncated as Kaldi does
+ * (int(rate * ms * 0.001)), and the FFT size (the window rounded up to a power of two, or the
+ * window itself). */
+int kaldi_window_samples(const KaldiFeatureOptions *o);
+int kaldi_shift_samples(const KaldiFeatureOptions *o);
+int kaldi_padded_window_samples(const KaldiFeatureOptions *o);
+
+/* Values per frame that options give: num_mel_bins (+1 with use_energy) for fbank, num_ceps for
+ * MFCC. */
+int kaldi_feature_dim(const KaldiFeatureOptions *o);
+
+/* Called for each finished frame, in order: index counts frames from 0 since the last reset;
+ * frame holds kaldi_feature_dim() floats, valid during the call. A non-zero return stops the
+ * push or finish that called it and is returned from it. */
+typedef int (*KaldiFrameFunc)(void *user, uint64_t index, const float *frame);
+
+typedef struct KaldiFeatures KaldiFeatures;
+
+/* NULL, with a message naming the option and value in err, when the options are inconsistent
+ * (e.g. a window shorter than 2 samples at this rate, num_ceps > num_mel_bins, low_freq at or
+ * above Nyquist, an empty mel bin). */
+KaldiFeatures *kaldi_features_new(const KaldiFeatureOptions *o, char *err, size_t errlen);
+void kaldi_features_free(KaldiFeatures *f);
+const KaldiFeatureOptions *kaldi_features_options(const KaldiFeatures *f);
+int kaldi_features_dim(const KaldiFeatures *f);
+int kaldi_features_shift(const KaldiFeatures *f);
+int kaldi_features_window(const KaldiFeatures *f);
+
+/* Samples between the start of a frame's time slot (index * shift) and the sample whose arrival
+ * completes it: the element's latency. */
+int kaldi_features_latency_samples(const KaldiFeatures *f);
+
+/* Forgets every sample (and restarts dither); the next frame is index 0. */
+void kaldi_features_reset(KaldiFeatures *f);
+
+/* Appends one sample (Kaldi's scale: 16-bit integer range); emits the frames it completes. */
+int kaldi_features_push(KaldiFeatures *f, float sample, KaldiFrameFunc fn, void *user);
+
+/* End of the stream: with snip_edges off, emits the last frames, reflecting the signal at its end
+ * as Kaldi does; then resets. */
+int kaldi_features_finish(KaldiFeatures *f, KaldiFrameFunc fn, void *user);
+
+/* Samples appended since the last reset. */
+uint64_t kaldi_features_samples(const KaldiFeatures *f);
+
+/* ---------------------------------------------------------------------------------------------
+ * Kaldi's add-deltas (window 2): appends the first and, for order 2, second time derivative.
+ * Output frame t = [x_t, d1_t, d2_t] where d_order = sum_j scales_order[j] x_clamp(t + j); the
+ * scales of order 1 are j / 10 for j in -2..2, those of order 2 are their self-convolution, and
+ * frames past either end are the first or last frame (Kaldi's clamping). A frame leaves after the
+ * 2 * order frames that follow it arrive (or at finish).
+ * ------------------------------------------------------------------------------------------- */
+typedef struct KaldiDeltas KaldiDeltas;
+
+/* order 0..2; NULL when out of range. Order 0 passes frames through. */
+KaldiDeltas *kaldi_deltas_new(int dim, int order);
+void kaldi_deltas_free(KaldiDeltas *d);
+int kaldi_deltas_out_dim(const KaldiDeltas *d);
+int kaldi_deltas_delay(const KaldiDeltas *d); /* frames held back: 2 * order */
+void kaldi_deltas_reset(KaldiDeltas *d);
+int kaldi_deltas_push(KaldiDeltas *d, uint64_t index, const float *frame, KaldiFrameFunc fn,
+                      void *user);
+/* Emits the frames still held (clamping at the last frame), then resets. */
+int kaldi_deltas_finish(KaldiDeltas *d, KaldiFrameFunc fn, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
