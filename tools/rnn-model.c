@@ -191,7 +191,10 @@ static void print_meta_value(const rnn_model *m, const char *key, rnn_meta_type 
   case RNN_META_FLOAT: {
     double v = 0;
     rnn_model_meta_float(m, key, &v);
-    printf("%.9g", v);
+    /* Keep floats recognisable as floats: 10.0, not 10. */
+    char num[64];
+    snprintf(num, sizeof num, "%.9g", v);
+    printf("%s%s", num, strspn(num, "-0123456789") == strlen(num) ? ".0" : "");
     break;
   }
   case RNN_META_STRINGS: {
@@ -282,7 +285,8 @@ static void print_architecture(const rnn_model *m) {
   printf(" as float32)\n");
 
   const float *mean = NULL, *scale = NULL;
-  int has_norm = rnn_model_normalization(m, &mean, &scale) == 0 && mean && scale;
+  rnn_model_normalization(m, &mean, &scale); /* 1 when present; the pointers say it too */
+  int has_norm = mean && scale;
   printf("  input normalisation          %s\n",
          has_norm ? "yes, x' = (x - mean) * scale per input" : "none");
   if (has_norm) {
@@ -320,8 +324,10 @@ static void print_task(const rnn_model *m) {
   printf("\nTask\n");
   printf("  task                         %s\n",
          rnn_model_meta_string(m, "task", &task) ? task : "(not set)");
+  char title[64];
   if (rnn_model_meta_strings(m, "labels", &labels, &n)) {
-    printf("  labels (%d)%*s", n, n >= 10 ? 17 : 18, "");
+    snprintf(title, sizeof title, "labels (%d)", n);
+    printf("  %-28s ", title);
     for (int i = 0; i < n; i++) {
       fputs(i ? ", " : "", stdout);
       print_string_value(labels[i]);
@@ -329,7 +335,8 @@ static void print_task(const rnn_model *m) {
     putchar('\n');
   }
   if (rnn_model_meta_strings(m, "alphabet", &labels, &n)) {
-    printf("  alphabet (%d, 0 = blank)%*s", n, n >= 10 ? 4 : 5, "");
+    snprintf(title, sizeof title, "alphabet (%d, 0 = blank)", n);
+    printf("  %-28s ", title);
     for (int i = 0; i < n; i++) {
       fputs(i ? ", " : "", stdout);
       print_string_value(labels[i]);

@@ -58,8 +58,8 @@ grep -q "rnn-model run \[--stream\] MODEL IN.f32 OUT.f32" "$tmp/out" || fail "--
 # info on a valid model shows the architecture and every group of metadata.
 expect_ok "info" "$RNN_MODEL" info "$model"
 for want in "input size                   6" "lstm, hidden 5, unidirectional" "gru, hidden 4, bidirectional -> 8" \
-  "dense, softmax, 3 outputs" "mean" "parameters" "input normalisation          yes" \
-  "classification" "zero, one" "two words" "kind" "fbank" "num-mel-bins" "40" "frame-shift" \
+  "dense, softmax, 3 outputs" "mean" "parameters" "input normalisation          yes" "labels (3)                   zero, one" \
+  "classification" "zero, one" "two words" "kind" "fbank" "num-mel-bins" "40" "frame-shift                  10.0" \
   "accuracy" "0.987654321" "epochs" "-3" "Other metadata" "empty list" "layer1.bwd.w_hh"; do
   grep -qF -- "$want" "$tmp/out" || fail "info output lacks '$want'"
 done
@@ -82,7 +82,7 @@ expect_fail "run with a damaged model" "$tmp/flipped.rnn" -- "$RNN_MODEL" run "$
 for i in 1 2 3 4 5 6 7 8 9 10; do  # 30 floats: 0.5, -1, 2 repeated
   printf '\x00\x00\x00\x3f\x00\x00\x80\xbf\x00\x00\x00\x40' >>"$tmp/in.f32"
 done
-[ "$(stat -c %s "$tmp/in.f32")" -eq 480 ] || fail "test input is not 480 bytes"
+[ "$(stat -c %s "$tmp/in.f32")" -eq 120 ] || fail "test input is not 120 bytes"
 expect_ok "run" "$RNN_MODEL" run "$model" "$tmp/in.f32" "$tmp/out.f32"
 [ "$(stat -c %s "$tmp/out.f32" 2>/dev/null)" = 60 ] || fail "run: output is not 5 x 3 float32 (60 bytes)"
 expect_fail "run: input not a whole number of frames" "$tmp/odd.f32" "24 bytes" "4 bytes over" -- \
@@ -94,7 +94,7 @@ expect_fail "run: output folder missing" "$tmp/no/such/out.f32" -- \
   "$RNN_MODEL" run "$model" "$tmp/in.f32" "$tmp/no/such/out.f32"
 expect_fail "run: --stream on a bidirectional model" "$model" "bidirectional" "layer 1" -- \
   "$RNN_MODEL" run --stream "$model" "$tmp/in.f32" "$tmp/o.f32"
-printf '\x00\x00\xc0\x7f' | cat - "$tmp/in.f32" | head -c 480 >"$tmp/nan.f32"
+printf '\x00\x00\xc0\x7f' | cat - "$tmp/in.f32" | head -c 120 >"$tmp/nan.f32"
 expect_fail "run: NaN in the input" "$tmp/nan.f32" "not finite" -- \
   "$RNN_MODEL" run "$model" "$tmp/nan.f32" "$tmp/o.f32"
 
