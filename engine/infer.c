@@ -1,1 +1,676 @@
-/* placeholder: being written */
+/* gst-rnn engine: inference. Streaming state and step, whole sequences, pooled outputs, batches.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Cell equations are exactly PyTorch's (x: layer input, h: previous hidden state):
+ *   RNN   h' = act(W_ih x + b_ih + W_hh h + b_hh), act = tanh or relu
+ *   LSTM  i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of (W_ih x + b_ih + W_hh h + b_hh) per gate
+ *         c' = f*c + i*g,  h' = o * tanh(c')
+ *   GRU   r, z = sigmoid(W_i{r,z} x + b_i{r,z} + W_h{r,z} h + b_h{r,z})
+ *         n = tanh(W_in x + b_in + r * (W_hn h + b_hn))            (RNN_CELL_GRU)
+ *         n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)            (RNN_CELL_GRU_RESET_BEFORE)
+ *         h' = (1 - z) * n + z * h
+ *
+ * Three paths share the per-row cell code:
+ *   - streaming (rnn_step): one frame; W_ih x and W_hh h in one SIMD pass over the rows.
+ *   - sequence (rnn_forward_sequence/pooled): per layer and direction, the input projection of all
+ *     T frames is one cblas_sgemm; then each timestep is one SIMD matrix-vector product with W_hh
+ *     and the fused cell update.
+ *   - batch (rnn_forward_batch): sequences sorted by length (longest first) and packed time-major,
+ *     so at every timestep the sequences still running are a prefix of the rows; the input
+ *     projection is one GEMM over all frames of all sequences and the recurrent product one GEMM
+ *     over the running rows per timestep.
+ * The model is only read: any number of threads may run these on one model at once.
+ */
+#include <cblas.h>
+/* (cblas.h pulls in <complex.h>, which defines the macro I: no variable here is named I.) */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "model_internal.h"
+
+/* Workspace pieces are rounded to whole cache lines (16 floats) so each starts 64-byte aligned. */
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static int is_gru(rnn_cell_kind k) { return k == RNN_CELL_GRU || k == RNN_CELL_GRU_RESET_BEFORE; }
+
+static int max_gate_rows(const rnn_model *m) {
+  int n = 0;
+  for (int i = 0; i < m->num_layers; i++)
+    if (m->layers[i].gates * m->layers[i].hidden_size > n)
+      n = m->layers[i].gates * m->layers[i].hidden_size;
+  return n;
+}
+
+static int max_hidden(const rnn_model *m) {
+  int n = 0;
+  for (int i = 0; i < m->num_layers; i++)
+    if (m->layers[i].hidden_size > n)
+      n = m->layers[i].hidden_size;
+  return n;
+}
+
+static int max_layer_output(const rnn_model *m) {
+  int n = 0;
+  for (int i = 0; i < m->num_layers; i++)
+    if (rnn_layer_output_size(&m->layers[i]) > n)
+      n = rnn_layer_output_size(&m->layers[i]);
+  return n;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The cell, per row
+ * ------------------------------------------------------------------------------------------- */
+/* The weights of one direction of one layer, resolved once. */
+typedef struct {
+  rnn_cell_kind cell;
+  int IN, H, GH;
+  const float *w_ih, *w_hh, *b_ih, *b_hh;
+} dir_weights;
+
+static dir_weights dir_weights_of(const rnn_model *m, const rnn_layer *l, int d) {
+  const rnn_direction_params *p = &l->dir[d];
+  dir_weights w;
+  w.cell = l->cell;
+  w.IN = l->input_size;
+  w.H = l->hidden_size;
+  w.GH = l->gates * l->hidden_size;
+  w.w_ih = m->params + p->w_ih;
+  w.w_hh = m->params + p->w_hh;
+  w.b_ih = m->params + p->b_ih;
+  w.b_hh = m->params + p->b_hh;
+  return w;
+}
+
+/* Before the recurrent product: a holds the pre-activations of the summed rows, with every bias.
+ * Applies the gate nonlinearities that do not depend on the GRU candidate. For
+ * GRU_RESET_BEFORE also writes r*h into rh (the input of the candidate's recurrent product). */
+static void cell_gates(const rnn_kernel_ops *k, rnn_cell_kind cell, int H, float *a,
+                       const float *h, float *rh) {
+  switch (cell) {
+  case RNN_CELL_RNN_TANH:
+  case RNN_CELL_RNN_RELU: break;
+  case RNN_CELL_LSTM:
+    k->sigmoid(a, 2 * H); /* i, f */
+    k->tanh(a + 2 * H, H); /* g */
+    k->sigmoid(a + 3 * H, H); /* o */
+    break;
+  case RNN_CELL_GRU: k->sigmoid(a, 2 * H); break;
+  case RNN_CELL_GRU_RESET_BEFORE:
+    k->sigmoid(a, 2 * H);
+    for (int j = 0; j < H; j++)
+      rh[j] = a[j] * h[j];
+    break;
+  }
+}
+
+/* Completes the step: a from cell_gates (GRU: a[2H..3H) = W_in x + b_in), hn = the candidate's
+ * recurrent part with b_hn (GRU only). Updates h (and c) in place; tmp: H floats of scratch. */
+static void cell_finish(const rnn_kernel_ops *k, rnn_cell_kind cell, int H, float *a,
+                        const float *hn, float *h, float *c, float *tmp) {
+  switch (cell) {
+  case RNN_CELL_RNN_TANH:
+    k->tanh(a, H);
+    memcpy(h, a, (size_t)H * sizeof(float));
+    break;
+  case RNN_CELL_RNN_RELU:
+    k->relu(a, H);
+    memcpy(h, a, (size_t)H * sizeof(float));
+    break;
+  case RNN_CELL_LSTM: {
+    const float *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
+    for (int j = 0; j < H; j++)
+      tmp[j] = c[j] = f[j] * c[j] + i[j] * g[j];
+    k->tanh(tmp, H);
+    for (int j = 0; j < H; j++)
+      h[j] = o[j] * tmp[j];
+    break;
+  }
+  case RNN_CELL_GRU:
+  case RNN_CELL_GRU_RESET_BEFORE: {
+    const float *r = a, *z = a + H, *xn = a + 2 * H;
+    if (cell == RNN_CELL_GRU)
+      for (int j = 0; j < H; j++)
+        tmp[j] = xn[j] + r[j] * hn[j];
+    else
+      for (int j = 0; j < H; j++)
+        tmp[j] = xn[j] + hn[j];
+    k->tanh(tmp, H);
+    for (int j = 0; j < H; j++)
+      h[j] = (1.0f - z[j]) * tmp[j] + z[j] * h[j];
+    break;
+  }
+  }
+}
+
+/* One timestep of one direction for one sequence.
+ * Input either as the frame x (streaming: the input product is fused with the recurrent one) or as
+ * xproj = W_ih x + b_ih precomputed by a GEMM (sequence path).
+ * Scratch: a (GH), hn (H), tmp (H). */
+static void dir_step(const rnn_kernel_ops *k, const dir_weights *w, const float *x,
+                     const float *xproj, float *h, float *c, float *a, float *hn, float *tmp) {
+  const int H = w->H, IN = w->IN;
+  const int rows = is_gru(w->cell) ? 2 * H : w->GH;
+  if (xproj) {
+    for (int j = 0; j < rows; j++)
+      a[j] = xproj[j] + w->b_hh[j];
+    if (rows < w->GH)
+      memcpy(a + rows, xproj + rows, (size_t)(w->GH - rows) * sizeof(float));
+    k->gemv_acc(w->w_hh, H, rows, H, h, a);
+  } else {
+    for (int j = 0; j < rows; j++)
+      a[j] = w->b_ih[j] + w->b_hh[j];
+    k->gemv2_acc(w->w_ih, IN, IN, x, w->w_hh, H, H, h, rows, a);
+    if (rows < w->GH) {
+      memcpy(a + rows, w->b_ih + rows, (size_t)(w->GH - rows) * sizeof(float));
+      k->gemv_acc(w->w_ih + (size_t)rows * (size_t)IN, IN, w->GH - rows, IN, x, a + rows);
+    }
+  }
+  cell_gates(k, w->cell, H, a, h, tmp);
+  if (is_gru(w->cell)) {
+    /* the candidate's recurrent part: W_hn h (GRU) or W_hn (r*h) (reset before, r*h in tmp) */
+    memcpy(hn, w->b_hh + 2 * H, (size_t)H * sizeof(float));
+    k->gemv_acc(w->w_hh + (size_t)2 * H * (size_t)H, H, H, H,
+                w->cell == RNN_CELL_GRU ? h : tmp, hn);
+  }
+  cell_finish(k, w->cell, H, a, hn, h, c, tmp);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Head
+ * ------------------------------------------------------------------------------------------- */
+static void softmax_row(const rnn_kernel_ops *k, float *v, int n) {
+  float mx = v[0];
+  for (int i = 1; i < n; i++)
+    if (v[i] > mx)
+      mx = v[i];
+  for (int i = 0; i < n; i++)
+    v[i] -= mx;
+  k->exp(v, n);
+  double sum = 0.0;
+  for (int i = 0; i < n; i++)
+    sum += v[i];
+  float inv = (float)(1.0 / sum);
+  for (int i = 0; i < n; i++)
+    v[i] *= inv;
+}
+
+/* The head's activation on rows x O logits. */
+static void head_activate(const rnn_kernel_ops *k, rnn_head_kind head, float *v, int rows, int O) {
+  if (head == RNN_HEAD_SIGMOID)
+    k->sigmoid(v, rows * O);
+  else if (head == RNN_HEAD_SOFTMAX)
+    for (int r = 0; r < rows; r++)
+      softmax_row(k, v + (size_t)r * (size_t)O, O);
+}
+
+/* out[rows][O] = head(Y[rows][D]) (or a copy of Y without a head). */
+static void apply_head(const rnn_kernel_ops *k, const rnn_model *m, const float *Y, int rows,
+                       float *out) {
+  int D = rnn_model_top_size(m);
+  if (m->head == RNN_HEAD_NONE) {
+    memcpy(out, Y, (size_t)rows * (size_t)D * sizeof(float));
+    return;
+  }
+  int O = m->head_outputs;
+  const float *W = m->params + m->head_w, *b = m->params + m->head_b;
+  for (int r = 0; r < rows; r++)
+    memcpy(out + (size_t)r * (size_t)O, b, (size_t)O * sizeof(float));
+  if (rows == 1)
+    k->gemv_acc(W, D, O, D, Y, out);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, O, D, 1.0f, Y, D, W, D, 1.0f, out, O);
+  head_activate(k, m->head, out, rows, O);
+}
+
+/* x' = (x - mean) * scale for rows frames. */
+static void normalize_rows(const rnn_model *m, const float *x, size_t rows, float *out) {
+  int IN = m->input_size;
+  for (size_t r = 0; r < rows; r++)
+    for (int i = 0; i < IN; i++)
+      out[r * (size_t)IN + (size_t)i] = (x[r * (size_t)IN + (size_t)i] - m->norm_mean[i]) * m->norm_scale[i];
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Streaming state
+ * ------------------------------------------------------------------------------------------- */
+struct rnn_state {
+  rnn_model *model; /* a reference */
+  const rnn_kernel_ops *k;
+  float *h[RNN_MAX_LAYERS];
+  float *c[RNN_MAX_LAYERS]; /* NULL unless the layer is an LSTM */
+  float *state;             /* every h and c, in save/restore order: layer by layer, h then c */
+  size_t state_floats;
+  float *xnorm; /* the normalised frame */
+  float *a, *hn, *tmp, *out;
+  void *block; /* the one allocation behind every pointer above */
+};
+
+rnn_state *rnn_state_new(const rnn_model *m) {
+  if (!m || !m->finalized || !rnn_model_streamable(m))
+    return NULL;
+  rnn_state *s = calloc(1, sizeof(*s));
+  if (!s)
+    return NULL;
+  size_t state_floats = 0;
+  for (int i = 0; i < m->num_layers; i++) {
+    size_t H = (size_t)m->layers[i].hidden_size;
+    state_floats += m->layers[i].cell == RNN_CELL_LSTM ? 2 * H : H;
+  }
+  size_t GH = (size_t)max_gate_rows(m), H = (size_t)max_hidden(m);
+  size_t total = round16(state_floats) + round16((size_t)m->input_size) + round16(GH) +
+                 2 * round16(H) + round16((size_t)rnn_model_output_size(m));
+  float *p = rnn_aligned_alloc(total * sizeof(float));
+  if (!p) {
+    free(s);
+    return NULL;
+  }
+  s->block = p;
+  s->state = p;
+  s->state_floats = state_floats;
+  float *q = p;
+  for (int i = 0; i < m->num_layers; i++) {
+    size_t Hl = (size_t)m->layers[i].hidden_size;
+    s->h[i] = q;
+    q += Hl;
+    if (m->layers[i].cell == RNN_CELL_LSTM) {
+      s->c[i] = q;
+      q += Hl;
+    }
+  }
+  p += round16(state_floats);
+  s->xnorm = p;
+  p += round16((size_t)m->input_size);
+  s->a = p;
+  p += round16(GH);
+  s->hn = p;
+  p += round16(H);
+  s->tmp = p;
+  p += round16(H);
+  s->out = p;
+  s->model = rnn_model_ref((rnn_model *)m); /* refcount is the one mutable field */
+  s->k = rnn_kernels();
+  return s;
+}
+
+void rnn_state_free(rnn_state *s) {
+  if (!s)
+    return;
+  rnn_model_unref(s->model);
+  rnn_aligned_free(s->block);
+  free(s);
+}
+
+void rnn_state_reset(rnn_state *s) {
+  if (s)
+    memset(s->state, 0, s->state_floats * sizeof(float));
+}
+
+/* Same layer shapes: the state of one is meaningful for the other. */
+static int same_architecture(const rnn_model *a, const rnn_model *b) {
+  if (a == b)
+    return 1;
+  if (a->input_size != b->input_size || a->num_layers != b->num_layers)
+    return 0;
+  for (int i = 0; i < a->num_layers; i++)
+    if (a->layers[i].cell != b->layers[i].cell || a->layers[i].hidden_size != b->layers[i].hidden_size)
+      return 0;
+  return 1;
+}
+
+int rnn_state_copy(rnn_state *dst, const rnn_state *src) {
+  if (!dst || !src || !same_architecture(dst->model, src->model))
+    return RNN_EINVAL;
+  if (dst != src)
+    memcpy(dst->state, src->state, src->state_floats * sizeof(float));
+  return RNN_OK;
+}
+
+size_t rnn_state_size(const rnn_state *s) { return s ? s->state_floats : 0; }
+
+void rnn_state_save(const rnn_state *s, float *out) {
+  if (s && out)
+    memcpy(out, s->state, s->state_floats * sizeof(float));
+}
+
+void rnn_state_restore(rnn_state *s, const float *in) {
+  if (s && in)
+    memcpy(s->state, in, s->state_floats * sizeof(float));
+}
+
+const float *rnn_step(rnn_state *s, const float *frame) {
+  if (!s || !frame)
+    return NULL;
+  const rnn_model *m = s->model;
+  const rnn_kernel_ops *k = s->k;
+  const float *x = frame;
+  if (m->norm_mean) {
+    normalize_rows(m, frame, 1, s->xnorm);
+    x = s->xnorm;
+  }
+  for (int li = 0; li < m->num_layers; li++) {
+    dir_weights w = dir_weights_of(m, &m->layers[li], 0);
+    dir_step(k, &w, x, NULL, s->h[li], s->c[li], s->a, s->hn, s->tmp);
+    x = s->h[li];
+  }
+  apply_head(k, m, x, 1, s->out);
+  return s->out;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Whole sequences
+ * ------------------------------------------------------------------------------------------- */
+/* P[rows][GH] = X[rows][IN] W_ih^T + b_ih: the input projection of every frame, one GEMM. */
+static void input_projection(const dir_weights *w, const float *X, int rows, float *P) {
+  for (int r = 0; r < rows; r++)
+    memcpy(P + (size_t)r * (size_t)w->GH, w->b_ih, (size_t)w->GH * sizeof(float));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, w->GH, w->IN, 1.0f, X, w->IN, w->w_ih,
+              w->IN, 1.0f, P, w->GH);
+}
+
+typedef struct {
+  float *x0;     /* normalised input, T x IN (NULL without normalisation) */
+  float *y[2];   /* layer outputs, ping-pong, T x max D */
+  float *P;      /* input projection, T x max GH */
+  float *h, *c, *a, *hn, *tmp;
+  void *block;
+} seq_workspace;
+
+static int seq_workspace_init(seq_workspace *ws, const rnn_model *m, int T) {
+  size_t t = (size_t)T, GH = (size_t)max_gate_rows(m), H = (size_t)max_hidden(m);
+  size_t D = (size_t)max_layer_output(m), IN = (size_t)m->input_size;
+  size_t x0 = m->norm_mean ? round16(t * IN) : 0;
+  size_t total = x0 + 2 * round16(t * D) + round16(t * GH) + round16(GH) + 4 * round16(H);
+  float *p = rnn_aligned_alloc(total * sizeof(float));
+  if (!p)
+    return RNN_ENOMEM;
+  ws->block = p;
+  ws->x0 = m->norm_mean ? p : NULL;
+  p += x0;
+  ws->y[0] = p;
+  p += round16(t * D);
+  ws->y[1] = p;
+  p += round16(t * D);
+  ws->P = p;
+  p += round16(t * GH);
+  ws->a = p;
+  p += round16(GH);
+  ws->h = p;
+  p += round16(H);
+  ws->c = p;
+  p += round16(H);
+  ws->hn = p;
+  p += round16(H);
+  ws->tmp = p;
+  return RNN_OK;
+}
+
+/* Runs every layer over x (T frames); returns the top layer's output (T x D) inside ws. */
+static const float *run_layers(const rnn_model *m, const float *x, int T, seq_workspace *ws) {
+  const rnn_kernel_ops *k = rnn_kernels();
+  if (m->norm_mean) {
+    normalize_rows(m, x, (size_t)T, ws->x0);
+    x = ws->x0;
+  }
+  for (int li = 0; li < m->num_layers; li++) {
+    const rnn_layer *l = &m->layers[li];
+    float *Y = ws->y[li & 1];
+    int D = rnn_layer_output_size(l);
+    for (int d = 0; d < 1 + l->bidirectional; d++) {
+      dir_weights w = dir_weights_of(m, l, d);
+      input_projection(&w, x, T, ws->P);
+      memset(ws->h, 0, (size_t)w.H * sizeof(float));
+      memset(ws->c, 0, (size_t)w.H * sizeof(float));
+      for (int s = 0; s < T; s++) {
+        int t = d == 0 ? s : T - 1 - s; /* the backward direction runs from the last frame */
+        dir_step(k, &w, NULL, ws->P + (size_t)t * (size_t)w.GH, ws->h, ws->c, ws->a, ws->hn, ws->tmp);
+        memcpy(Y + (size_t)t * (size_t)D + (size_t)d * (size_t)w.H, ws->h, (size_t)w.H * sizeof(float));
+      }
+    }
+    x = Y;
+  }
+  return x;
+}
+
+static int check_sequence_args(const rnn_model *m, const float *x, int T, const float *out) {
+  if (!m || !m->finalized || T < 0 || (T > 0 && (!x || !out)))
+    return RNN_EINVAL;
+  return RNN_OK;
+}
+
+int rnn_forward_sequence(const rnn_model *m, const float *x, int T, float *out) {
+  int rc = check_sequence_args(m, x, T, out);
+  if (rc != RNN_OK || T == 0)
+    return rc;
+  seq_workspace ws;
+  if ((rc = seq_workspace_init(&ws, m, T)) != RNN_OK)
+    return rc;
+  const float *Y = run_layers(m, x, T, &ws);
+  apply_head(rnn_kernels(), m, Y, T, out);
+  rnn_aligned_free(ws.block);
+  return RNN_OK;
+}
+
+/* The pooled top-layer output (D floats) of Y (T x D). Pooling the hidden outputs then applying
+ * the (affine) head equals pooling the head's logits. */
+static void pool_top(const rnn_model *m, const float *Y, int T, float *pooled) {
+  const rnn_layer *top = &m->layers[m->num_layers - 1];
+  int D = rnn_layer_output_size(top), H = top->hidden_size;
+  if (m->pool == RNN_POOL_MEAN) {
+    for (int j = 0; j < D; j++) {
+      double s = 0.0;
+      for (int t = 0; t < T; t++)
+        s += Y[(size_t)t * (size_t)D + (size_t)j];
+      pooled[j] = (float)(s / T);
+    }
+    return;
+  }
+  /* LAST: the forward half at the last frame; the backward half at the first frame, where the
+   * backward direction has seen the whole sequence. */
+  memcpy(pooled, Y + (size_t)(T - 1) * (size_t)D, (size_t)H * sizeof(float));
+  if (top->bidirectional)
+    memcpy(pooled + H, Y + H, (size_t)H * sizeof(float));
+}
+
+int rnn_forward_pooled(const rnn_model *m, const float *x, int T, float *out) {
+  if (!m || !m->finalized || T <= 0 || !x || !out)
+    return RNN_EINVAL;
+  seq_workspace ws;
+  int rc = seq_workspace_init(&ws, m, T);
+  if (rc != RNN_OK)
+    return rc;
+  const float *Y = run_layers(m, x, T, &ws);
+  /* the other ping-pong buffer is free now and holds T x max D >= D floats */
+  float *pooled = ws.y[m->num_layers & 1];
+  pool_top(m, Y, T, pooled);
+  apply_head(rnn_kernels(), m, pooled, 1, out);
+  rnn_aligned_free(ws.block);
+  return RNN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Batches of sequences of different lengths
+ * ------------------------------------------------------------------------------------------- */
+typedef struct {
+  int B, maxT;
+  size_t N;        /* frames in all */
+  int *order;      /* order[rank] = sequence index, longest first */
+  int *active;     /* active[t] = sequences with more than t frames (a prefix of the ranks) */
+  size_t *offset;  /* offset[t] = first packed row of timestep t */
+} batch_plan;
+
+static void batch_plan_free(batch_plan *p) {
+  free(p->order);
+  free(p->active);
+  free(p->offset);
+}
+
+static int batch_plan_init(batch_plan *p, const int *lengths, int B) {
+  memset(p, 0, sizeof(*p));
+  p->B = B;
+  for (int b = 0; b < B; b++)
+    if (lengths[b] > p->maxT)
+      p->maxT = lengths[b];
+  p->order = malloc((size_t)B * sizeof(int));
+  p->active = calloc((size_t)p->maxT + 1, sizeof(int));
+  p->offset = calloc((size_t)p->maxT + 1, sizeof(size_t));
+  if (!p->order || !p->active || !p->offset) {
+    batch_plan_free(p);
+    return RNN_ENOMEM;
+  }
+  /* stable insertion sort by length, longest first (batches are small) */
+  for (int b = 0; b < B; b++) {
+    int r = b;
+    while (r > 0 && lengths[p->order[r - 1]] < lengths[b]) {
+      p->order[r] = p->order[r - 1];
+      r--;
+    }
+    p->order[r] = b;
+  }
+  for (int t = 0; t < p->maxT; t++) {
+    int n = 0;
+    while (n < B && lengths[p->order[n]] > t)
+      n++;
+    p->active[t] = n;
+    p->offset[t + 1] = p->offset[t] + (size_t)n;
+  }
+  p->N = p->offset[p->maxT];
+  return RNN_OK;
+}
+
+/* Row of packed storage for the sequence at rank r, timestep t. */
+static size_t packed_row(const batch_plan *p, int r, int t) { return p->offset[t] + (size_t)r; }
+
+/* One direction of one layer over the whole batch. X (N x IN) packed input, Y (N x D) packed
+ * output, column block d*H. Scratch: P (N x GH), Hs, Cs, R (B x H), A (B x GH), HN (B x H). */
+typedef struct {
+  float *P, *Hs, *Cs, *A, *HN, *R;
+} batch_scratch;
+
+static void batch_direction(const rnn_kernel_ops *k, const batch_plan *p, const dir_weights *w,
+                            int d, const float *X, float *Y, int D, batch_scratch *sc) {
+  const int H = w->H, GH = w->GH;
+  const int rows = is_gru(w->cell) ? 2 * H : GH;
+  input_projection(w, X, (int)p->N, sc->P);
+  memset(sc->Hs, 0, (size_t)p->B * (size_t)H * sizeof(float));
+  memset(sc->Cs, 0, (size_t)p->B * (size_t)H * sizeof(float));
+  for (int s = 0; s < p->maxT; s++) {
+    /* Backward: sweeping t down from maxT-1, a sequence joins (with its zero state) at its own
+     * last frame, and the running ones are still a prefix of the ranks. */
+    int t = d == 0 ? s : p->maxT - 1 - s;
+    int n = p->active[t];
+    const float *Pt = sc->P + p->offset[t] * (size_t)GH;
+    for (int r = 0; r < n; r++) {
+      float *a = sc->A + (size_t)r * (size_t)GH;
+      const float *xp = Pt + (size_t)r * (size_t)GH;
+      for (int j = 0; j < rows; j++)
+        a[j] = xp[j] + w->b_hh[j];
+      if (rows < GH)
+        memcpy(a + rows, xp + rows, (size_t)(GH - rows) * sizeof(float));
+    }
+    /* the recurrent product of every running sequence: one GEMM */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, H, 1.0f, sc->Hs, H, w->w_hh, H,
+                1.0f, sc->A, GH);
+    for (int r = 0; r < n; r++)
+      cell_gates(k, w->cell, H, sc->A + (size_t)r * (size_t)GH, sc->Hs + (size_t)r * (size_t)H,
+                 sc->R + (size_t)r * (size_t)H);
+    if (is_gru(w->cell)) {
+      for (int r = 0; r < n; r++)
+        memcpy(sc->HN + (size_t)r * (size_t)H, w->b_hh + 2 * H, (size_t)H * sizeof(float));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, H, H, 1.0f,
+                  w->cell == RNN_CELL_GRU ? sc->Hs : sc->R, H, w->w_hh + (size_t)2 * H * (size_t)H,
+                  H, 1.0f, sc->HN, H);
+    }
+    for (int r = 0; r < n; r++) {
+      float *h = sc->Hs + (size_t)r * (size_t)H;
+      cell_finish(k, w->cell, H, sc->A + (size_t)r * (size_t)GH, sc->HN + (size_t)r * (size_t)H, h,
+                  sc->Cs + (size_t)r * (size_t)H, sc->R + (size_t)r * (size_t)H);
+      memcpy(Y + packed_row(p, r, t) * (size_t)D + (size_t)d * (size_t)H, h, (size_t)H * sizeof(float));
+    }
+  }
+}
+
+static int check_batch_args(const rnn_model *m, const float *const *xs, const int *lengths,
+                            int batch, float *const *outs) {
+  if (!m || !m->finalized || batch < 0 || (batch > 0 && (!xs || !lengths || !outs)))
+    return RNN_EINVAL;
+  for (int b = 0; b < batch; b++)
+    if (lengths[b] < 0 || (lengths[b] > 0 && (!xs[b] || !outs[b])))
+      return RNN_EINVAL;
+  return RNN_OK;
+}
+
+int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *lengths, int batch,
+                      float *const *outs) {
+  int rc = check_batch_args(m, xs, lengths, batch, outs);
+  if (rc != RNN_OK || batch == 0)
+    return rc;
+  batch_plan p;
+  if ((rc = batch_plan_init(&p, lengths, batch)) != RNN_OK)
+    return rc;
+  if (p.N == 0) {
+    batch_plan_free(&p);
+    return RNN_OK;
+  }
+  const rnn_kernel_ops *k = rnn_kernels();
+  const size_t N = p.N, B = (size_t)batch, IN = (size_t)m->input_size;
+  const size_t GH = (size_t)max_gate_rows(m), H = (size_t)max_hidden(m);
+  const size_t D = (size_t)max_layer_output(m), O = (size_t)rnn_model_output_size(m);
+  size_t total = round16(N * IN) + 2 * round16(N * D) + round16(N * GH) + round16(N * O) +
+                 round16(B * GH) + 4 * round16(B * H);
+  float *block = rnn_aligned_alloc(total * sizeof(float));
+  if (!block) {
+    batch_plan_free(&p);
+    return RNN_ENOMEM;
+  }
+  float *q = block;
+  float *X = q;
+  q += round16(N * IN);
+  float *Yb[2] = {q, q + round16(N * D)};
+  q += 2 * round16(N * D);
+  batch_scratch sc;
+  sc.P = q;
+  q += round16(N * GH);
+  float *Out = q;
+  q += round16(N * O);
+  sc.A = q;
+  q += round16(B * GH);
+  sc.Hs = q;
+  q += round16(B * H);
+  sc.Cs = q;
+  q += round16(B * H);
+  sc.HN = q;
+  q += round16(B * H);
+  sc.R = q;
+
+  /* pack time-major, longest sequence first, normalising on the way */
+  for (int t = 0; t < p.maxT; t++)
+    for (int r = 0; r < p.active[t]; r++) {
+      const float *src = xs[p.order[r]] + (size_t)t * IN;
+      float *dst = X + packed_row(&p, r, t) * IN;
+      if (m->norm_mean)
+        normalize_rows(m, src, 1, dst);
+      else
+        memcpy(dst, src, IN * sizeof(float));
+    }
+
+  const float *in = X;
+  for (int li = 0; li < m->num_layers; li++) {
+    const rnn_layer *l = &m->layers[li];
+    float *Y = Yb[li & 1];
+    for (int d = 0; d < 1 + l->bidirectional; d++) {
+      dir_weights w = dir_weights_of(m, l, d);
+      batch_direction(k, &p, &w, d, in, Y, rnn_layer_output_size(l), &sc);
+    }
+    in = Y;
+  }
+  apply_head(k, m, in, (int)N, Out);
+
+  for (int t = 0; t < p.maxT; t++)
+    for (int r = 0; r < p.active[t]; r++)
+      memcpy(outs[p.order[r]] + (size_t)t * O, Out + packed_row(&p, r, t) * O, O * sizeof(float));
+  rnn_aligned_free(block);
+  batch_plan_free(&p);
+  return RNN_OK;
+}
