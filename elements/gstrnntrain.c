@@ -1450,7 +1450,7 @@ fit_job_normalize (FitJob * job, gint input_size, gchar * err, gsize errlen)
   const float *have_mean = NULL, *have_scale = NULL;
   if (!job->s.normalize)
     return TRUE;
-  if (rnn_model_normalization (job->model, &have_mean, &have_scale) == RNN_OK && have_mean)
+  if (rnn_model_normalization (job->model, &have_mean, &have_scale) && have_mean)
     return TRUE;                /* fine-tuning keeps the statistics the model was built with */
 
   gdouble *sum = g_new0 (gdouble, input_size), *sq = g_new0 (gdouble, input_size);
