@@ -1,1 +1,1604 @@
-/* placeholder: being written */
+/* gst-rnn: rnninfer, a stateful recurrent model over a stream of frames.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+/**
+ * SECTION:element-rnninfer
+ * @title: rnninfer
+ *
+ * Runs a recurrent model (simple RNN, LSTM, GRU; `.rnn` file) over a stream of feature frames,
+ * keeping the recurrent state from buffer to buffer, and reports what the model recognises:
+ *
+ * - classification models (metadata task=classification, labels): an `rnn-classification`
+ *   result per utterance (voice-activity endpoints and EOS) or, with mode=window, one every
+ *   window-hop over the last window-length;
+ * - transcription models (task=transcription, CTC alphabet with the blank at index 0):
+ *   `rnn-transcription` results, partial ones while an utterance goes on and a final one at each
+ *   endpoint, with per-word times and confidences.
+ *
+ * Each result is posted on the bus as an element message and sent downstream, in order with the
+ * data, as a serialized custom downstream event carrying the same structure. The source pad
+ * carries either the model's per-frame outputs (frames caps with N = output size) or, when
+ * downstream asks for `text/x-raw,format=utf8`, one timestamped buffer per final result.
+ *
+ * The recurrent state is reset on FLUSH_STOP, STREAM_START, caps changes, READY→PAUSED, the custom
+ * serialized `rnn-reset` event, at the start of each utterance, and on DISCONT buffers when
+ * discont-reset is set. Details: docs/caps-and-events.md.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 filesrc location=3_theo_0.wav ! wavparse ! rnnfeatures model=digits.rnn ! \
+ *     rnninfer model=digits.rnn ! fakesink
+ * ]|
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <math.h>
+#include <string.h>
+
+#include "gstrnninfer.h"
+#include "rnn.h"
+#include "rnncaps.h"
+#include "rnnmodelcache.h"
+#include "rnnresults.h"
+
+GST_DEBUG_CATEGORY_STATIC (rnn_infer_debug);
+#define GST_CAT_DEFAULT rnn_infer_debug
+
+#define TEXT_CAPS "text/x-raw, format=(string)utf8"
+
+#define DEFAULT_MODE GST_RNN_INFER_MODE_UTTERANCE
+#define DEFAULT_DISCONT_RESET TRUE
+#define DEFAULT_VAD TRUE
+/* Mean Kaldi log-mel energy (16-bit sample scale) between the quiet edges (median ~12.8) and the
+ * speech (median ~15.1) of FSDD recordings; see docs/caps-and-events.md for the measurement. */
+#define DEFAULT_VAD_THRESHOLD 12.0
+#define DEFAULT_VAD_FEATURE -1
+#define DEFAULT_MIN_SPEECH 100
+#define DEFAULT_MIN_SILENCE 300
+#define DEFAULT_MAX_UTTERANCE 10000
+#define DEFAULT_WINDOW_LENGTH 1000
+#define DEFAULT_WINDOW_HOP 500
+#define DEFAULT_SMOOTHING 0
+#define DEFAULT_CONFIDENCE_THRESHOLD 0.0
+#define DEFAULT_BEAM_WIDTH 8
+#define DEFAULT_PARTIAL_INTERVAL 500
+
+/* Used to size buffers when the frame rate is not known (framerate=0/1): 100 frames a second. */
+#define FALLBACK_FRAME_DURATION (10 * GST_MSECOND)
+
+enum
+{
+  PROP_0,
+  PROP_MODEL,
+  PROP_MODE,
+  PROP_DISCONT_RESET,
+  PROP_VAD,
+  PROP_VAD_THRESHOLD,
+  PROP_VAD_FEATURE,
+  PROP_MIN_SPEECH,
+  PROP_MIN_SILENCE,
+  PROP_MAX_UTTERANCE,
+  PROP_WINDOW_LENGTH,
+  PROP_WINDOW_HOP,
+  PROP_SMOOTHING,
+  PROP_CONFIDENCE_THRESHOLD,
+  PROP_BEAM_WIDTH,
+  PROP_PARTIAL_INTERVAL,
+};
+
+typedef enum
+{
+  TASK_SEQUENCE,                /* no results: per-frame outputs only */
+  TASK_CLASSIFICATION,
+  TASK_TRANSCRIPTION,
+} Task;
+
+typedef enum
+{
+  OUTPUT_FRAMES,
+  OUTPUT_TEXT,
+} OutputKind;
+
+struct _GstRnnInfer
+{
+  GstElement parent;
+
+  GstPad *sinkpad, *srcpad;
+
+  /* Properties (object lock). */
+  gchar *model_path;
+  GstRnnInferMode mode;
+  gboolean discont_reset;
+  gboolean vad;
+  gdouble vad_threshold;
+  gint vad_feature;
+  guint min_speech_ms, min_silence_ms, max_utterance_ms;
+  guint window_length_ms, window_hop_ms;
+  guint smoothing_ms;
+  gdouble confidence_threshold;
+  guint beam_width;
+  guint partial_interval_ms;
+
+  /* The model (READY and up). The symbols point into its metadata: it is immutable and we hold a
+   * reference. */
+  rnn_model *model;
+  gchar *loaded_path;
+  Task task;
+  gint in_size, out_size;
+  gboolean streamable;
+  rnn_head_kind head;
+  rnn_pool_kind pool;
+  const char *const *symbols;   /* labels or alphabet, or NULL */
+  gint n_symbols;
+  gint space_symbol;            /* alphabet index of " ", or -1 */
+
+  /* Negotiated (streaming thread). */
+  gboolean configured;
+  gint rate_n, rate_d;
+  GstClockTime frame_duration;
+  OutputKind output;
+  GstBufferPool *pool_frames;
+  GstSegment segment;
+  gboolean window_flow;         /* classification in window mode */
+  gboolean use_vad;
+  gint vad_index;               /* feature used by the VAD, -1 = mean of all */
+  gdouble vad_level;            /* per buffer copy of vad-threshold */
+  gdouble min_confidence;       /* per buffer copy of confidence-threshold */
+
+  /* Sizes in frames, fixed at configuration from the properties and the frame rate. */
+  guint max_frames, min_speech_frames, min_silence_frames;
+  guint window_frames, hop_frames, smooth_len;
+  GstClockTime partial_interval, max_utterance, min_silence, window_length;
+
+  /* Preallocated working memory: nothing below is allocated per frame. */
+  rnn_state *state;
+  rnn_ctc_decoder *decoder;
+  gfloat *frame;                /* in_size: the current frame, checked */
+  gfloat *zeros;                /* out_size */
+  gfloat *posterior;            /* out_size */
+  gdouble *logits;              /* out_size */
+  gdouble *pool_sum, *pool_snap;        /* out_size: pooled logits so far / at the last speech frame */
+  guint pool_count, pool_snap_count;
+  gfloat *smooth_ring;          /* smooth_len * out_size posteriors */
+  guint smooth_pos, smooth_count;
+  GstClockTime *fed_pts;        /* max_frames: PTS of each frame fed to the model */
+  gfloat *utt_in;               /* bidirectional: max_frames * in_size */
+  gfloat *utt_out;              /* bidirectional: max_frames * out_size */
+  rnn_ctc_token *tokens;        /* max_frames */
+  gfloat *window_in;            /* window_frames * in_size, oldest first */
+  gfloat *ring;                 /* window_frames * in_size */
+  GstClockTime *ring_pts;
+  guint ring_pos, ring_count, since_hop;
+  gboolean window_emitted;
+  GString *text, *partial_text;
+
+  /* Utterance in progress. */
+  gboolean in_utterance;
+  guint utt_frames, speech_frames, silence_run, fed, fed_at_speech_end;
+  GstClockTime utt_start, speech_end, last_partial;
+  gboolean partial_emitted;
+
+  /* Stream bookkeeping. */
+  GstClockTime next_pts;
+  guint64 bad_frames;
+};
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_RNN_FRAMES_CAPS_TEMPLATE));
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (GST_RNN_FRAMES_CAPS_TEMPLATE "; " TEXT_CAPS));
+
+#define gst_rnn_infer_parent_class parent_class
+G_DEFINE_TYPE (GstRnnInfer, gst_rnn_infer, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE (rnninfer, "rnninfer", GST_RANK_NONE, GST_TYPE_RNN_INFER);
+
+GType
+gst_rnn_infer_mode_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_RNN_INFER_MODE_UTTERANCE,
+        "One result per utterance (voice-activity endpoints, EOS)", "utterance"},
+    {GST_RNN_INFER_MODE_WINDOW,
+        "A result every window-hop over the last window-length", "window"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstRnnInferMode", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+static void gst_rnn_infer_finalize (GObject * object);
+static void gst_rnn_infer_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_rnn_infer_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static GstStateChangeReturn gst_rnn_infer_change_state (GstElement * element,
+    GstStateChange transition);
+static GstFlowReturn gst_rnn_infer_chain (GstPad * pad, GstObject * parent, GstBuffer * buf);
+static gboolean gst_rnn_infer_sink_event (GstPad * pad, GstObject * parent, GstEvent * event);
+static gboolean gst_rnn_infer_sink_query (GstPad * pad, GstObject * parent, GstQuery * query);
+static gboolean gst_rnn_infer_src_query (GstPad * pad, GstObject * parent, GstQuery * query);
+
+/* ---------------------------------------------------------------------------------------------
+ * Class and properties
+ * ------------------------------------------------------------------------------------------- */
+
+static void
+gst_rnn_infer_class_init (GstRnnInferClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+  const GParamFlags live = rw | GST_PARAM_MUTABLE_PLAYING;
+  const GParamFlags ready = rw | GST_PARAM_MUTABLE_READY;
+
+  GST_DEBUG_CATEGORY_INIT (rnn_infer_debug, "rnninfer", 0, "recurrent model inference");
+
+  gobject_class->finalize = gst_rnn_infer_finalize;
+  gobject_class->set_property = gst_rnn_infer_set_property;
+  gobject_class->get_property = gst_rnn_infer_get_property;
+
+  g_object_class_install_property (gobject_class, PROP_MODEL,
+      g_param_spec_string ("model", "Model",
+          "Path of the model file (.rnn); loaded once per file and shared by every element",
+          NULL, ready));
+  g_object_class_install_property (gobject_class, PROP_MODE,
+      g_param_spec_enum ("mode", "Mode",
+          "When a classification model gives a result (transcription models always work per "
+          "utterance)", GST_TYPE_RNN_INFER_MODE, DEFAULT_MODE, ready));
+  g_object_class_install_property (gobject_class, PROP_DISCONT_RESET,
+      g_param_spec_boolean ("discont-reset", "Reset on DISCONT",
+          "A DISCONT buffer ends the current utterance (its result is given) and resets the "
+          "recurrent state", DEFAULT_DISCONT_RESET, live));
+  g_object_class_install_property (gobject_class, PROP_VAD,
+      g_param_spec_boolean ("vad", "Voice activity detection",
+          "Find utterances with the voice-activity rule (vad-threshold, min-speech, min-silence); "
+          "when FALSE the whole stream up to EOS, rnn-reset or max-utterance is one utterance",
+          DEFAULT_VAD, ready));
+  g_object_class_install_property (gobject_class, PROP_VAD_THRESHOLD,
+      g_param_spec_double ("vad-threshold", "VAD threshold",
+          "A frame is speech when its level (see vad-feature) is above this; the default suits "
+          "Kaldi log-mel filterbank features of 16-bit scale audio", -G_MAXDOUBLE, G_MAXDOUBLE,
+          DEFAULT_VAD_THRESHOLD, live));
+  g_object_class_install_property (gobject_class, PROP_VAD_FEATURE,
+      g_param_spec_int ("vad-feature", "VAD feature",
+          "The frame's level for voice activity: -1 = the mean of all its features (log-mel "
+          "energy for filterbanks), k = feature k (0: c0 or log energy of MFCC frames)",
+          -1, G_MAXINT16, DEFAULT_VAD_FEATURE, ready));
+  g_object_class_install_property (gobject_class, PROP_MIN_SPEECH,
+      g_param_spec_uint ("min-speech", "Minimum speech (ms)",
+          "Utterances with less speech than this are noise: no result", 0, 60000,
+          DEFAULT_MIN_SPEECH, ready));
+  g_object_class_install_property (gobject_class, PROP_MIN_SILENCE,
+      g_param_spec_uint ("min-silence", "Minimum silence (ms)",
+          "Silence that ends an utterance (hangover); shorter pauses stay inside it", 0, 60000,
+          DEFAULT_MIN_SILENCE, ready));
+  g_object_class_install_property (gobject_class, PROP_MAX_UTTERANCE,
+      g_param_spec_uint ("max-utterance", "Maximum utterance (ms)",
+          "An utterance this long ends (and gives its result) even without silence", 100,
+          600000, DEFAULT_MAX_UTTERANCE, ready));
+  g_object_class_install_property (gobject_class, PROP_WINDOW_LENGTH,
+      g_param_spec_uint ("window-length", "Window length (ms)",
+          "mode=window: the span of stream each result covers", 1, 600000,
+          DEFAULT_WINDOW_LENGTH, ready));
+  g_object_class_install_property (gobject_class, PROP_WINDOW_HOP,
+      g_param_spec_uint ("window-hop", "Window hop (ms)",
+          "mode=window: time between results", 1, 600000, DEFAULT_WINDOW_HOP, ready));
+  g_object_class_install_property (gobject_class, PROP_SMOOTHING,
+      g_param_spec_uint ("smoothing", "Posterior smoothing (ms)",
+          "Moving average of the class posteriors over this span before a result is chosen "
+          "(per frame for streaming models in utterance mode, per hop in window mode); 0 = off",
+          0, 60000, DEFAULT_SMOOTHING, ready));
+  g_object_class_install_property (gobject_class, PROP_CONFIDENCE_THRESHOLD,
+      g_param_spec_double ("confidence-threshold", "Confidence threshold",
+          "Results with a lower confidence are not given (keeps background noise quiet)",
+          0.0, 1.0, DEFAULT_CONFIDENCE_THRESHOLD, live));
+  g_object_class_install_property (gobject_class, PROP_BEAM_WIDTH,
+      g_param_spec_uint ("beam-width", "Beam width",
+          "CTC decoding: 1 = greedy, more = prefix beam search with this many hypotheses",
+          1, 256, DEFAULT_BEAM_WIDTH, ready));
+  g_object_class_install_property (gobject_class, PROP_PARTIAL_INTERVAL,
+      g_param_spec_uint ("partial-interval", "Partial result interval (ms)",
+          "Transcription: at most one partial result (final=false) per this much stream time, "
+          "when the text changed; 0 = no partial results", 0, 600000,
+          DEFAULT_PARTIAL_INTERVAL, ready));
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class, "RNN inference",
+      "Filter/Analyzer/Audio",
+      "Runs a recurrent model (RNN, LSTM, GRU) over feature frames and reports "
+      "classifications or CTC transcriptions as messages, events and text",
+      "gst-rnn developers");
+
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_rnn_infer_change_state);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_RNN_INFER_MODE, 0);
+}
+
+static void
+gst_rnn_infer_init (GstRnnInfer * self)
+{
+  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
+  gst_pad_set_chain_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_rnn_infer_chain));
+  gst_pad_set_event_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_rnn_infer_sink_event));
+  gst_pad_set_query_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_rnn_infer_sink_query));
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_set_query_function (self->srcpad, GST_DEBUG_FUNCPTR (gst_rnn_infer_src_query));
+  gst_pad_use_fixed_caps (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+
+  self->mode = DEFAULT_MODE;
+  self->discont_reset = DEFAULT_DISCONT_RESET;
+  self->vad = DEFAULT_VAD;
+  self->vad_threshold = DEFAULT_VAD_THRESHOLD;
+  self->vad_feature = DEFAULT_VAD_FEATURE;
+  self->min_speech_ms = DEFAULT_MIN_SPEECH;
+  self->min_silence_ms = DEFAULT_MIN_SILENCE;
+  self->max_utterance_ms = DEFAULT_MAX_UTTERANCE;
+  self->window_length_ms = DEFAULT_WINDOW_LENGTH;
+  self->window_hop_ms = DEFAULT_WINDOW_HOP;
+  self->smoothing_ms = DEFAULT_SMOOTHING;
+  self->confidence_threshold = DEFAULT_CONFIDENCE_THRESHOLD;
+  self->beam_width = DEFAULT_BEAM_WIDTH;
+  self->partial_interval_ms = DEFAULT_PARTIAL_INTERVAL;
+  self->text = g_string_sized_new (256);
+  self->partial_text = g_string_sized_new (256);
+  gst_segment_init (&self->segment, GST_FORMAT_TIME);
+}
+
+static void
+gst_rnn_infer_set_property (GObject * object, guint prop_id, const GValue * value,
+    GParamSpec * pspec)
+{
+  GstRnnInfer *self = GST_RNN_INFER (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_free (self->model_path);
+      self->model_path = g_value_dup_string (value);
+      break;
+    case PROP_MODE:
+      self->mode = g_value_get_enum (value);
+      break;
+    case PROP_DISCONT_RESET:
+      self->discont_reset = g_value_get_boolean (value);
+      break;
+    case PROP_VAD:
+      self->vad = g_value_get_boolean (value);
+      break;
+    case PROP_VAD_THRESHOLD:
+      self->vad_threshold = g_value_get_double (value);
+      break;
+    case PROP_VAD_FEATURE:
+      self->vad_feature = g_value_get_int (value);
+      break;
+    case PROP_MIN_SPEECH:
+      self->min_speech_ms = g_value_get_uint (value);
+      break;
+    case PROP_MIN_SILENCE:
+      self->min_silence_ms = g_value_get_uint (value);
+      break;
+    case PROP_MAX_UTTERANCE:
+      self->max_utterance_ms = g_value_get_uint (value);
+      break;
+    case PROP_WINDOW_LENGTH:
+      self->window_length_ms = g_value_get_uint (value);
+      break;
+    case PROP_WINDOW_HOP:
+      self->window_hop_ms = g_value_get_uint (value);
+      break;
+    case PROP_SMOOTHING:
+      self->smoothing_ms = g_value_get_uint (value);
+      break;
+    case PROP_CONFIDENCE_THRESHOLD:
+      self->confidence_threshold = g_value_get_double (value);
+      break;
+    case PROP_BEAM_WIDTH:
+      self->beam_width = g_value_get_uint (value);
+      break;
+    case PROP_PARTIAL_INTERVAL:
+      self->partial_interval_ms = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_rnn_infer_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstRnnInfer *self = GST_RNN_INFER (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_value_set_string (value, self->model_path);
+      break;
+    case PROP_MODE:
+      g_value_set_enum (value, self->mode);
+      break;
+    case PROP_DISCONT_RESET:
+      g_value_set_boolean (value, self->discont_reset);
+      break;
+    case PROP_VAD:
+      g_value_set_boolean (value, self->vad);
+      break;
+    case PROP_VAD_THRESHOLD:
+      g_value_set_double (value, self->vad_threshold);
+      break;
+    case PROP_VAD_FEATURE:
+      g_value_set_int (value, self->vad_feature);
+      break;
+    case PROP_MIN_SPEECH:
+      g_value_set_uint (value, self->min_speech_ms);
+      break;
+    case PROP_MIN_SILENCE:
+      g_value_set_uint (value, self->min_silence_ms);
+      break;
+    case PROP_MAX_UTTERANCE:
+      g_value_set_uint (value, self->max_utterance_ms);
+      break;
+    case PROP_WINDOW_LENGTH:
+      g_value_set_uint (value, self->window_length_ms);
+      break;
+    case PROP_WINDOW_HOP:
+      g_value_set_uint (value, self->window_hop_ms);
+      break;
+    case PROP_SMOOTHING:
+      g_value_set_uint (value, self->smoothing_ms);
+      break;
+    case PROP_CONFIDENCE_THRESHOLD:
+      g_value_set_double (value, self->confidence_threshold);
+      break;
+    case PROP_BEAM_WIDTH:
+      g_value_set_uint (value, self->beam_width);
+      break;
+    case PROP_PARTIAL_INTERVAL:
+      g_value_set_uint (value, self->partial_interval_ms);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Model
+ * ------------------------------------------------------------------------------------------- */
+
+static void
+release_model (GstRnnInfer * self)
+{
+  if (self->model)
+    rnn_model_unref (self->model);
+  self->model = NULL;
+  self->symbols = NULL;
+  self->n_symbols = 0;
+  g_clear_pointer (&self->loaded_path, g_free);
+}
+
+/* Loads the model named by the model property and checks that its metadata makes sense for this
+ * element. Posts an error naming the file and returns FALSE when it does not. */
+static gboolean
+load_model (GstRnnInfer * self)
+{
+  GError *error = NULL;
+  gchar *path;
+  rnn_model *m;
+  const char *task = NULL;
+  const char *const *symbols = NULL;
+  int n_symbols = 0;
+
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (self->model_path);
+  GST_OBJECT_UNLOCK (self);
+
+  if (self->model && g_strcmp0 (path, self->loaded_path) == 0) {
+    g_free (path);
+    return TRUE;
+  }
+  release_model (self);
+
+  m = gst_rnn_model_cache_get (path, &error);
+  if (m == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("%s", error->message),
+        ("model property: %s", path ? path : "(none)"));
+    g_error_free (error);
+    g_free (path);
+    return FALSE;
+  }
+
+  self->task = TASK_SEQUENCE;
+  if (rnn_model_meta_string (m, "task", &task)) {
+    if (strcmp (task, "classification") == 0)
+      self->task = TASK_CLASSIFICATION;
+    else if (strcmp (task, "transcription") == 0)
+      self->task = TASK_TRANSCRIPTION;
+  }
+  self->in_size = rnn_model_input_size (m);
+  self->out_size = rnn_model_output_size (m);
+  self->streamable = rnn_model_streamable (m);
+  self->head = rnn_model_head (m);
+  self->pool = rnn_model_pool (m);
+  self->space_symbol = -1;
+
+  if (self->task == TASK_CLASSIFICATION) {
+    if (rnn_model_meta_strings (m, "labels", &symbols, &n_symbols) && n_symbols != self->out_size) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("cannot use model '%s': it has %d outputs but %d labels", path, self->out_size,
+              n_symbols), (NULL));
+      goto bad;
+    }
+  } else if (self->task == TASK_TRANSCRIPTION) {
+    if (!rnn_model_meta_strings (m, "alphabet", &symbols, &n_symbols)) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("cannot use model '%s': a transcription model needs an \"alphabet\"", path), (NULL));
+      goto bad;
+    }
+    if (n_symbols != self->out_size || n_symbols < 2) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("cannot use model '%s': it has %d outputs but an alphabet of %d symbols (blank "
+              "first)", path, self->out_size, n_symbols), (NULL));
+      goto bad;
+    }
+    for (int i = 1; i < n_symbols; i++)
+      if (strcmp (symbols[i], " ") == 0)
+        self->space_symbol = i;
+  }
+  self->model = m;
+  self->symbols = symbols;
+  self->n_symbols = n_symbols;
+  self->loaded_path = path;
+  GST_INFO_OBJECT (self, "model %s: %d inputs, %d outputs, %s, %s", path, self->in_size,
+      self->out_size, self->streamable ? "streaming" : "bidirectional",
+      task ? task : "no task");
+  return TRUE;
+
+bad:
+  rnn_model_unref (m);
+  g_free (path);
+  return FALSE;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Working memory and stream state
+ * ------------------------------------------------------------------------------------------- */
+
+static void
+free_buffers (GstRnnInfer * self)
+{
+  g_clear_pointer (&self->state, rnn_state_free);
+  g_clear_pointer (&self->decoder, rnn_ctc_decoder_free);
+  g_clear_pointer (&self->frame, g_free);
+  g_clear_pointer (&self->zeros, g_free);
+  g_clear_pointer (&self->posterior, g_free);
+  g_clear_pointer (&self->logits, g_free);
+  g_clear_pointer (&self->pool_sum, g_free);
+  g_clear_pointer (&self->pool_snap, g_free);
+  g_clear_pointer (&self->smooth_ring, g_free);
+  g_clear_pointer (&self->fed_pts, g_free);
+  g_clear_pointer (&self->utt_in, g_free);
+  g_clear_pointer (&self->utt_out, g_free);
+  g_clear_pointer (&self->tokens, g_free);
+  g_clear_pointer (&self->window_in, g_free);
+  g_clear_pointer (&self->ring, g_free);
+  g_clear_pointer (&self->ring_pts, g_free);
+  if (self->pool_frames) {
+    gst_buffer_pool_set_active (self->pool_frames, FALSE);
+    gst_clear_object (&self->pool_frames);
+  }
+  self->configured = FALSE;
+}
+
+/* Forgets everything about the stream so far (the pending utterance too). */
+static void
+reset_stream (GstRnnInfer * self)
+{
+  if (self->state)
+    rnn_state_reset (self->state);
+  if (self->decoder)
+    rnn_ctc_decoder_reset (self->decoder);
+  self->in_utterance = FALSE;
+  self->utt_frames = self->speech_frames = self->silence_run = 0;
+  self->fed = self->fed_at_speech_end = 0;
+  self->pool_count = self->pool_snap_count = 0;
+  self->smooth_pos = self->smooth_count = 0;
+  self->ring_pos = self->ring_count = self->since_hop = 0;
+  self->window_emitted = FALSE;
+  self->partial_emitted = FALSE;
+  self->last_partial = GST_CLOCK_TIME_NONE;
+  g_string_truncate (self->partial_text, 0);
+  self->next_pts = GST_CLOCK_TIME_NONE;
+}
+
+static guint
+ms_to_frames (GstRnnInfer * self, guint ms)
+{
+  guint64 ns = (guint64) ms * GST_MSECOND;
+
+  return (guint) ((ns + self->frame_duration - 1) / self->frame_duration);
+}
+
+/* Fixes the sizes for the negotiated frame rate and allocates the working memory. */
+static gboolean
+allocate_buffers (GstRnnInfer * self)
+{
+  guint smoothing_ms, hop_ms;
+  gsize in = self->in_size, out = self->out_size;
+
+  GST_OBJECT_LOCK (self);
+  self->window_flow = self->task == TASK_CLASSIFICATION
+      && self->mode == GST_RNN_INFER_MODE_WINDOW;
+  self->use_vad = self->vad && self->task != TASK_SEQUENCE && !self->window_flow;
+  self->vad_index = self->vad_feature;
+  self->max_utterance = (GstClockTime) self->max_utterance_ms * GST_MSECOND;
+  self->min_silence = (GstClockTime) self->min_silence_ms * GST_MSECOND;
+  self->window_length = (GstClockTime) self->window_length_ms * GST_MSECOND;
+  self->max_frames = MAX (1, ms_to_frames (self, self->max_utterance_ms));
+  self->min_speech_frames = ms_to_frames (self, self->min_speech_ms);
+  self->min_silence_frames = MAX (1, ms_to_frames (self, self->min_silence_ms));
+  self->window_frames = MAX (1, ms_to_frames (self, self->window_length_ms));
+  self->hop_frames = MAX (1, ms_to_frames (self, self->window_hop_ms));
+  self->partial_interval = (GstClockTime) self->partial_interval_ms * GST_MSECOND;
+  smoothing_ms = self->smoothing_ms;
+  hop_ms = self->window_hop_ms;
+  self->decoder = NULL;
+  if (self->task == TASK_TRANSCRIPTION)
+    self->decoder = rnn_ctc_decoder_new (self->out_size, (int) self->beam_width);
+  GST_OBJECT_UNLOCK (self);
+
+  if (self->vad_index >= self->in_size) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("vad-feature is %d but the model's frames have %d features", self->vad_index,
+            self->in_size), (NULL));
+    return FALSE;
+  }
+  /* Smoothing averages posteriors: of frames in utterance mode, of hops in window mode. */
+  if (self->window_flow)
+    self->smooth_len = MAX (1, smoothing_ms / MAX (1, hop_ms));
+  else
+    self->smooth_len = MAX (1, ms_to_frames (self, smoothing_ms));
+
+  if (self->streamable) {
+    self->state = rnn_state_new (self->model);
+    if (!self->state)
+      goto oom;
+  }
+  if (self->task == TASK_TRANSCRIPTION && !self->decoder)
+    goto oom;
+  self->frame = g_new0 (gfloat, in);
+  self->zeros = g_new0 (gfloat, out);
+  self->posterior = g_new0 (gfloat, out);
+  self->logits = g_new0 (gdouble, out);
+  self->pool_sum = g_new0 (gdouble, out);
+  self->pool_snap = g_new0 (gdouble, out);
+  self->smooth_ring = g_new0 (gfloat, (gsize) self->smooth_len * out);
+  self->fed_pts = g_new0 (GstClockTime, self->max_frames);
+  self->tokens = g_new0 (rnn_ctc_token, self->max_frames);
+  if (!self->streamable) {
+    self->utt_in = g_new0 (gfloat, (gsize) self->max_frames * in);
+    self->utt_out = g_new0 (gfloat, (gsize) self->max_frames * out);
+  }
+  if (self->window_flow) {
+    self->ring = g_new0 (gfloat, (gsize) self->window_frames * in);
+    self->window_in = g_new0 (gfloat, (gsize) self->window_frames * in);
+    self->ring_pts = g_new0 (GstClockTime, self->window_frames);
+  }
+  return TRUE;
+
+oom:
+  GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("out of memory for the model's state"), (NULL));
+  return FALSE;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Posteriors
+ * ------------------------------------------------------------------------------------------- */
+
+/* The head's output as logits up to a constant per frame, so that pooling (which the model
+ * defines on logits) can be done on streamed outputs: log p of a softmax differs from the logits
+ * by the same constant for every class, and softmax ignores that constant. */
+static void
+output_to_logits (GstRnnInfer * self, const gfloat * y, gdouble * z)
+{
+  for (gint k = 0; k < self->out_size; k++) {
+    gdouble p = y[k];
+
+    switch (self->head) {
+      case RNN_HEAD_SOFTMAX:
+        z[k] = log (MAX (p, 1e-30));
+        break;
+      case RNN_HEAD_SIGMOID:
+        p = CLAMP (p, 1e-12, 1.0 - 1e-12);
+        z[k] = log (p / (1.0 - p));
+        break;
+      default:
+        z[k] = p;
+        break;
+    }
+  }
+}
+
+static void
+softmax (const gdouble * z, gfloat * p, gint n)
+{
+  gdouble max = z[0], sum = 0.0;
+
+  for (gint k = 1; k < n; k++)
+    max = MAX (max, z[k]);
+  for (gint k = 0; k < n; k++)
+    sum += exp (z[k] - max);
+  for (gint k = 0; k < n; k++)
+    p[k] = (gfloat) (exp (z[k] - max) / sum);
+}
+
+/* Posteriors from logits: sigmoids for a sigmoid head, a softmax otherwise. */
+static void
+logits_to_posterior (GstRnnInfer * self, const gdouble * z, gfloat * p)
+{
+  if (self->head == RNN_HEAD_SIGMOID) {
+    for (gint k = 0; k < self->out_size; k++)
+      p[k] = (gfloat) (1.0 / (1.0 + exp (-z[k])));
+  } else {
+    softmax (z, p, self->out_size);
+  }
+}
+
+/* Posteriors from a head output (softmax and sigmoid heads already give them). */
+static void
+output_to_posterior (GstRnnInfer * self, const gfloat * y, gfloat * p)
+{
+  if (self->head == RNN_HEAD_SOFTMAX || self->head == RNN_HEAD_SIGMOID) {
+    for (gint k = 0; k < self->out_size; k++)
+      p[k] = isfinite (y[k]) ? y[k] : 0.0f;
+  } else {
+    for (gint k = 0; k < self->out_size; k++)
+      self->logits[k] = isfinite (y[k]) ? y[k] : 0.0;
+    softmax (self->logits, p, self->out_size);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Output
+ * ------------------------------------------------------------------------------------------- */
+
+static GstFlowReturn
+push_scores (GstRnnInfer * self, const gfloat * y, GstClockTime pts, GstClockTime dur)
+{
+  GstBuffer *buf = NULL;
+  GstFlowReturn ret;
+
+  if (self->output != OUTPUT_FRAMES)
+    return GST_FLOW_OK;
+  ret = gst_buffer_pool_acquire_buffer (self->pool_frames, &buf, NULL);
+  if (ret != GST_FLOW_OK)
+    return ret;
+  gst_buffer_fill (buf, 0, y, sizeof (gfloat) * self->out_size);
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DURATION (buf) = dur;
+  return gst_pad_push (self->srcpad, buf);
+}
+
+static GstFlowReturn
+push_text (GstRnnInfer * self, const gchar * text, GstClockTime pts, GstClockTime dur)
+{
+  GstBuffer *buf;
+  gsize len = strlen (text);
+
+  if (self->output != OUTPUT_TEXT || len == 0)
+    return GST_FLOW_OK;
+  buf = gst_buffer_new_memdup (text, len);
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DURATION (buf) = dur;
+  return gst_pad_push (self->srcpad, buf);
+}
+
+/* argmax of the posteriors; a classification result unless below confidence-threshold. */
+static GstFlowReturn
+emit_classification (GstRnnInfer * self, const gfloat * p, GstClockTime start,
+    GstClockTime end)
+{
+  gint best = 0;
+  gchar index_label[16];
+  const gchar *label;
+  GstClockTime duration = end > start ? end - start : 0;
+
+  for (gint k = 1; k < self->out_size; k++)
+    if (p[k] > p[best])
+      best = k;
+  if (!(p[best] >= self->min_confidence)) {
+    GST_DEBUG_OBJECT (self, "result %d (%.3f) below confidence-threshold", best, p[best]);
+    return GST_FLOW_OK;
+  }
+  if (self->symbols) {
+    label = self->symbols[best];
+  } else {
+    g_snprintf (index_label, sizeof (index_label), "%d", best);
+    label = index_label;
+  }
+  GST_DEBUG_OBJECT (self, "classification %s (%.3f) at %" GST_TIME_FORMAT, label, p[best],
+      GST_TIME_ARGS (start));
+  gst_rnn_emit_result (GST_ELEMENT (self), self->srcpad,
+      gst_rnn_classification_new (&self->segment, label, best, p[best], start, duration));
+  return push_text (self, label, start, duration);
+}
+
+static GstClockTime
+fed_frame_end (GstRnnInfer * self, gint index)
+{
+  return self->fed_pts[index] + self->frame_duration;
+}
+
+static GstClockTime
+to_stream_time (GstRnnInfer * self, GstClockTime t)
+{
+  if (self->segment.format != GST_FORMAT_TIME)
+    return t;
+  return gst_segment_to_stream_time (&self->segment, GST_FORMAT_TIME, t);
+}
+
+/* The decoder's best hypothesis as a transcription result (partial or final). Words are split on
+ * the alphabet's space symbol when it has one; otherwise each symbol is a word. */
+static GstFlowReturn
+emit_transcription (GstRnnInfer * self, gboolean final, GstClockTime end)
+{
+  gint n = rnn_ctc_decoder_best (self->decoder, self->tokens, (int) self->max_frames, NULL);
+  GArray *words = g_array_new (FALSE, FALSE, sizeof (GstRnnWord));
+  GPtrArray *strings = g_ptr_array_new_with_free_func (g_free);
+  GString *word = g_string_new (NULL);
+  gdouble conf_sum = 0.0, word_conf = 0.0;
+  gint word_tokens = 0, word_first = -1, word_last = -1;
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstClockTime start = self->utt_start;
+
+  g_string_truncate (self->text, 0);
+  for (gint i = 0; i <= n; i++) {
+    gboolean boundary = i == n || self->space_symbol < 0
+        || self->tokens[i].symbol == self->space_symbol;
+
+    if (i < n && self->tokens[i].symbol != self->space_symbol) {
+      const rnn_ctc_token *t = &self->tokens[i];
+
+      g_string_append (word, self->symbols[t->symbol]);
+      word_conf += t->confidence;
+      conf_sum += t->confidence;
+      word_tokens++;
+      if (word_first < 0)
+        word_first = i;
+      word_last = i;
+    }
+    if (boundary && word_tokens > 0) {
+      GstRnnWord w;
+      gchar *s = g_string_free (word, FALSE);
+
+      w.text = s;
+      w.start = to_stream_time (self, self->fed_pts[self->tokens[word_first].start_frame]);
+      w.end = to_stream_time (self,
+          fed_frame_end (self, self->tokens[word_last].end_frame - 1));
+      w.confidence = word_conf / word_tokens;
+      g_ptr_array_add (strings, s);
+      g_array_append_val (words, w);
+      if (self->text->len)
+        g_string_append_c (self->text, ' ');
+      g_string_append (self->text, s);
+      word = g_string_new (NULL);
+      word_conf = 0.0;
+      word_tokens = 0;
+      word_first = word_last = -1;
+    }
+  }
+  g_string_free (word, TRUE);
+
+  if (!final) {
+    /* Partial results only when the text changed. */
+    if (strcmp (self->text->str, self->partial_text->str) == 0)
+      goto done;
+    g_string_assign (self->partial_text, self->text->str);
+  } else if (self->text->len == 0 && !self->partial_emitted) {
+    /* Nothing was recognised and nothing was announced: no result. */
+    goto done;
+  }
+  {
+    gint n_letters = 0;
+    gdouble confidence;
+
+    for (gint i = 0; i < n; i++)
+      if (self->tokens[i].symbol != self->space_symbol)
+        n_letters++;
+    confidence = n_letters ? conf_sum / n_letters : 0.0;
+    if (confidence < self->min_confidence && !(final && self->partial_emitted))
+      goto done;
+    GST_DEBUG_OBJECT (self, "%s transcription '%s' (%.3f)", final ? "final" : "partial",
+        self->text->str, confidence);
+    gst_rnn_emit_result (GST_ELEMENT (self), self->srcpad,
+        gst_rnn_transcription_new (&self->segment, self->text->str, final, confidence, start,
+            end > start ? end - start : 0, (const GstRnnWord *) words->data, words->len));
+    if (!final)
+      self->partial_emitted = TRUE;
+    else
+      ret = push_text (self, self->text->str, start, end > start ? end - start : 0);
+  }
+
+done:
+  g_array_free (words, TRUE);
+  g_ptr_array_free (strings, TRUE);
+  return ret;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Utterances
+ * ------------------------------------------------------------------------------------------- */
+
+static void
+start_utterance (GstRnnInfer * self, GstClockTime pts)
+{
+  if (self->state)
+    rnn_state_reset (self->state);
+  if (self->decoder)
+    rnn_ctc_decoder_reset (self->decoder);
+  self->in_utterance = TRUE;
+  self->utt_frames = self->speech_frames = self->silence_run = 0;
+  self->fed = self->fed_at_speech_end = 0;
+  self->pool_count = self->pool_snap_count = 0;
+  self->smooth_pos = self->smooth_count = 0;
+  self->utt_start = pts;
+  self->speech_end = pts;
+  self->last_partial = pts;
+  self->partial_emitted = FALSE;
+  g_string_truncate (self->partial_text, 0);
+}
+
+/* The frame's level for the voice-activity rule. */
+static gdouble
+frame_level (GstRnnInfer * self, const gfloat * x)
+{
+  gdouble sum = 0.0;
+
+  if (self->vad_index >= 0)
+    return x[self->vad_index];
+  for (gint i = 0; i < self->in_size; i++)
+    sum += x[i];
+  return sum / self->in_size;
+}
+
+/* Pooled classification posteriors of a streamed utterance up to its last speech frame, averaged
+ * over the smoothing ring when smoothing is on. */
+static void
+streamed_posterior (GstRnnInfer * self, gfloat * p)
+{
+  if (self->smooth_len > 1 && self->smooth_count > 0) {
+    memset (p, 0, sizeof (gfloat) * self->out_size);
+    for (guint j = 0; j < self->smooth_count; j++)
+      for (gint k = 0; k < self->out_size; k++)
+        p[k] += self->smooth_ring[(gsize) j * self->out_size + k] / self->smooth_count;
+    return;
+  }
+  for (gint k = 0; k < self->out_size; k++)
+    self->logits[k] = self->pool == RNN_POOL_MEAN && self->pool_snap_count > 0
+        ? self->pool_snap[k] / self->pool_snap_count : self->pool_snap[k];
+  logits_to_posterior (self, self->logits, p);
+}
+
+/* Ends the utterance in progress: gives its result (unless it was too short to be speech) and,
+ * for bidirectional models, runs the model over it now and pushes its per-frame outputs. */
+static GstFlowReturn
+end_utterance (GstRnnInfer * self)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  gboolean is_speech;
+
+  if (!self->in_utterance)
+    return GST_FLOW_OK;
+  self->in_utterance = FALSE;
+  is_speech = self->fed_at_speech_end > 0
+      && (!self->use_vad || self->speech_frames >= self->min_speech_frames);
+
+  if (!self->streamable && self->fed > 0
+      && (self->output == OUTPUT_FRAMES || self->task == TASK_TRANSCRIPTION)) {
+    if (rnn_forward_sequence (self->model, self->utt_in, (int) self->fed, self->utt_out) != 0) {
+      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("the model failed on an utterance"), (NULL));
+      return GST_FLOW_ERROR;
+    }
+    for (guint t = 0; t < self->fed && ret == GST_FLOW_OK; t++)
+      ret = push_scores (self, self->utt_out + (gsize) t * self->out_size, self->fed_pts[t],
+          self->frame_duration);
+    if (ret != GST_FLOW_OK)
+      return ret;
+  }
+
+  if (!is_speech) {
+    GST_DEBUG_OBJECT (self, "utterance of %u speech frames is noise", self->speech_frames);
+    return GST_FLOW_OK;
+  }
+
+  if (self->task == TASK_CLASSIFICATION) {
+    if (self->streamable) {
+      streamed_posterior (self, self->posterior);
+    } else {
+      if (rnn_forward_pooled (self->model, self->utt_in, (int) self->fed_at_speech_end,
+              self->utt_out) != 0) {
+        GST_ELEMENT_ERROR (self, STREAM, FAILED, ("the model failed on an utterance"), (NULL));
+        return GST_FLOW_ERROR;
+      }
+      output_to_posterior (self, self->utt_out, self->posterior);
+    }
+    ret = emit_classification (self, self->posterior, self->utt_start, self->speech_end);
+  } else if (self->task == TASK_TRANSCRIPTION) {
+    if (!self->streamable) {
+      rnn_ctc_decoder_reset (self->decoder);
+      for (guint t = 0; t < self->fed; t++) {
+        output_to_posterior (self, self->utt_out + (gsize) t * self->out_size, self->posterior);
+        rnn_ctc_decoder_push (self->decoder, self->posterior);
+      }
+    }
+    ret = emit_transcription (self, TRUE, self->speech_end);
+  }
+  return ret;
+}
+
+/* Streaming step of one checked frame inside an utterance: pooling and decoding as it goes. */
+static const gfloat *
+step_in_utterance (GstRnnInfer * self, gboolean speech)
+{
+  const gfloat *y = rnn_step (self->state, self->frame);
+
+  if (self->task == TASK_CLASSIFICATION) {
+    output_to_logits (self, y, self->logits);
+    for (gint k = 0; k < self->out_size; k++)
+      self->pool_sum[k] = self->pool == RNN_POOL_MEAN && self->pool_count > 0
+          ? self->pool_sum[k] + self->logits[k] : self->logits[k];
+    self->pool_count++;
+    if (speech) {
+      memcpy (self->pool_snap, self->pool_sum, sizeof (gdouble) * self->out_size);
+      self->pool_snap_count = self->pool_count;
+      if (self->smooth_len > 1) {
+        gfloat *slot = self->smooth_ring + (gsize) self->smooth_pos * self->out_size;
+
+        for (gint k = 0; k < self->out_size; k++)
+          self->logits[k] = self->pool == RNN_POOL_MEAN
+              ? self->pool_snap[k] / self->pool_snap_count : self->pool_snap[k];
+        logits_to_posterior (self, self->logits, slot);
+        self->smooth_pos = (self->smooth_pos + 1) % self->smooth_len;
+        self->smooth_count = MIN (self->smooth_count + 1, self->smooth_len);
+      }
+    }
+  } else if (self->task == TASK_TRANSCRIPTION) {
+    output_to_posterior (self, y, self->posterior);
+    rnn_ctc_decoder_push (self->decoder, self->posterior);
+  }
+  return y;
+}
+
+static GstFlowReturn
+process_utterance_frame (GstRnnInfer * self, gboolean valid, GstClockTime pts,
+    GstClockTime dur)
+{
+  gboolean speech = valid && (!self->use_vad
+      || frame_level (self, self->frame) > self->vad_level);
+  const gfloat *y = self->zeros;
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  /* A streaming model without results: one continuous sequence, frame in, frame out. */
+  if (self->task == TASK_SEQUENCE && self->streamable) {
+    if (valid)
+      y = rnn_step (self->state, self->frame);
+    return push_scores (self, y, pts, dur);
+  }
+
+  if (!self->in_utterance) {
+    if (!speech) {
+      /* Between utterances a streaming model still gives its per-frame outputs; the state it
+       * builds here is reset when the next utterance starts. */
+      if (!self->streamable) {
+        gst_pad_push_event (self->srcpad, gst_event_new_gap (pts, dur));
+        return GST_FLOW_OK;
+      }
+      if (valid)
+        y = rnn_step (self->state, self->frame);
+      return push_scores (self, y, pts, dur);
+    }
+    start_utterance (self, pts);
+  }
+
+  self->utt_frames++;
+  if (valid) {
+    self->fed_pts[self->fed] = pts;
+    if (self->streamable)
+      y = step_in_utterance (self, speech);
+    else
+      memcpy (self->utt_in + (gsize) self->fed * self->in_size, self->frame,
+          sizeof (gfloat) * self->in_size);
+    self->fed++;
+  }
+  if (speech) {
+    self->speech_frames++;
+    self->silence_run = 0;
+    self->speech_end = pts + dur;
+    self->fed_at_speech_end = self->fed;
+  } else {
+    self->silence_run++;
+  }
+  if (self->streamable)
+    ret = push_scores (self, y, pts, dur);
+  if (ret != GST_FLOW_OK)
+    return ret;
+
+  if (self->task == TASK_TRANSCRIPTION && self->streamable && self->partial_interval > 0
+      && self->speech_frames >= MAX (1, self->min_speech_frames)
+      && pts + dur >= self->last_partial + self->partial_interval) {
+    self->last_partial = pts + dur;
+    ret = emit_transcription (self, FALSE, pts + dur);
+    if (ret != GST_FLOW_OK)
+      return ret;
+  }
+
+  if ((self->use_vad && self->silence_run >= self->min_silence_frames)
+      || self->utt_frames >= self->max_frames)
+    ret = end_utterance (self);
+  return ret;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Windows
+ * ------------------------------------------------------------------------------------------- */
+
+static GstFlowReturn
+emit_window (GstRnnInfer * self, GstClockTime end)
+{
+  guint n = self->ring_count, first = (self->ring_pos + self->window_frames - n) % self->window_frames;
+  gfloat *slot;
+
+  for (guint j = 0; j < n; j++)
+    memcpy (self->window_in + (gsize) j * self->in_size,
+        self->ring + (gsize) ((first + j) % self->window_frames) * self->in_size,
+        sizeof (gfloat) * self->in_size);
+  if (rnn_forward_pooled (self->model, self->window_in, (int) n, self->posterior) != 0) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("the model failed on a window"), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  slot = self->smooth_ring + (gsize) self->smooth_pos * self->out_size;
+  output_to_posterior (self, self->posterior, slot);
+  self->smooth_pos = (self->smooth_pos + 1) % self->smooth_len;
+  self->smooth_count = MIN (self->smooth_count + 1, self->smooth_len);
+  memset (self->posterior, 0, sizeof (gfloat) * self->out_size);
+  for (guint j = 0; j < self->smooth_count; j++)
+    for (gint k = 0; k < self->out_size; k++)
+      self->posterior[k] += self->smooth_ring[(gsize) j * self->out_size + k] / self->smooth_count;
+  self->window_emitted = TRUE;
+  self->since_hop = 0;
+  return emit_classification (self, self->posterior, self->ring_pts[first], end);
+}
+
+static GstFlowReturn
+process_window_frame (GstRnnInfer * self, gboolean valid, GstClockTime pts, GstClockTime dur)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  if (self->streamable) {
+    ret = push_scores (self, valid ? rnn_step (self->state, self->frame) : self->zeros, pts, dur);
+    if (ret != GST_FLOW_OK)
+      return ret;
+  } else {
+    gst_pad_push_event (self->srcpad, gst_event_new_gap (pts, dur));
+  }
+  if (!valid)
+    return GST_FLOW_OK;
+
+  memcpy (self->ring + (gsize) self->ring_pos * self->in_size, self->frame,
+      sizeof (gfloat) * self->in_size);
+  self->ring_pts[self->ring_pos] = pts;
+  self->ring_pos = (self->ring_pos + 1) % self->window_frames;
+  self->ring_count = MIN (self->ring_count + 1, self->window_frames);
+  self->since_hop++;
+  if (self->ring_count == self->window_frames
+      && (!self->window_emitted || self->since_hop >= self->hop_frames))
+    ret = emit_window (self, pts + dur);
+  return ret;
+}
+
+/* The sequence ends (EOS, rnn-reset, DISCONT, a new stream or caps): pending results go out. */
+static GstFlowReturn
+finish_sequence (GstRnnInfer * self)
+{
+  if (!self->configured)
+    return GST_FLOW_OK;
+  if (self->window_flow) {
+    /* A stream shorter than one window still gets one result, over what there is. */
+    if (!self->window_emitted && self->ring_count > 0) {
+      guint last = (self->ring_pos + self->window_frames - 1) % self->window_frames;
+
+      return emit_window (self, self->ring_pts[last] + self->frame_duration);
+    }
+    return GST_FLOW_OK;
+  }
+  return end_utterance (self);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Data flow
+ * ------------------------------------------------------------------------------------------- */
+
+/* Copies the frame into self->frame; FALSE when it holds a NaN or an infinity (warned once per
+ * stream; such frames are not given to the model). */
+static gboolean
+check_frame (GstRnnInfer * self, const gfloat * in, GstClockTime pts)
+{
+  memcpy (self->frame, in, sizeof (gfloat) * self->in_size);
+  for (gint i = 0; i < self->in_size; i++) {
+    if (!isfinite (self->frame[i])) {
+      self->bad_frames++;
+      if (self->bad_frames == 1)
+        GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+            ("frame at %" GST_TIME_FORMAT " has a NaN or infinite value (feature %d); frames "
+                "like it are skipped", GST_TIME_ARGS (pts), i), (NULL));
+      else
+        GST_DEBUG_OBJECT (self, "skipping non-finite frame at %" GST_TIME_FORMAT,
+            GST_TIME_ARGS (pts));
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static GstFlowReturn
+gst_rnn_infer_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+{
+  GstRnnInfer *self = GST_RNN_INFER (parent);
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstMapInfo map;
+  gsize frame_bytes, n;
+  GstClockTime pts, dur;
+  gboolean discont_reset;
+
+  if (!self->configured) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("no caps before the first frame"), (NULL));
+    gst_buffer_unref (buf);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+
+  GST_OBJECT_LOCK (self);
+  discont_reset = self->discont_reset;
+  self->vad_level = self->vad_threshold;
+  self->min_confidence = self->confidence_threshold;
+  GST_OBJECT_UNLOCK (self);
+
+  if (GST_BUFFER_IS_DISCONT (buf) && discont_reset) {
+    ret = finish_sequence (self);
+    reset_stream (self);
+    if (ret != GST_FLOW_OK)
+      goto out;
+  }
+
+  if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("cannot read an input buffer"), (NULL));
+    ret = GST_FLOW_ERROR;
+    goto out;
+  }
+  frame_bytes = sizeof (gfloat) * self->in_size;
+  if (map.size % frame_bytes != 0) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("input buffer of %" G_GSIZE_FORMAT " bytes is not a whole number of frames of %d "
+            "float32 features", map.size, self->in_size), (NULL));
+    gst_buffer_unmap (buf, &map);
+    ret = GST_FLOW_ERROR;
+    goto out;
+  }
+  n = map.size / frame_bytes;
+
+  /* Timestamps come from the stream (frames' PTS), never from a clock. */
+  pts = GST_BUFFER_PTS (buf);
+  if (!GST_CLOCK_TIME_IS_VALID (pts))
+    pts = GST_CLOCK_TIME_IS_VALID (self->next_pts) ? self->next_pts : self->segment.start;
+  dur = self->frame_duration;
+  if (GST_BUFFER_DURATION_IS_VALID (buf) && n > 0)
+    dur = GST_BUFFER_DURATION (buf) / n;
+
+  for (gsize i = 0; i < n && ret == GST_FLOW_OK; i++) {
+    const gfloat *in = (const gfloat *) map.data + i * self->in_size;
+    GstClockTime t = pts + i * dur;
+    gboolean valid = check_frame (self, in, t);
+
+    if (self->window_flow)
+      ret = process_window_frame (self, valid, t, dur);
+    else
+      ret = process_utterance_frame (self, valid, t, dur);
+  }
+  self->next_pts = pts + n * dur;
+  gst_buffer_unmap (buf, &map);
+
+out:
+  gst_buffer_unref (buf);
+  return ret;
+}
+
+/* The source caps: the per-frame outputs unless downstream only takes text. */
+static gboolean
+negotiate_output (GstRnnInfer * self)
+{
+  GstCaps *frames = gst_rnn_frames_caps_new (self->out_size, self->rate_n, self->rate_d);
+  GstCaps *text = gst_caps_from_string (TEXT_CAPS);
+  GstCaps *peer = gst_pad_peer_query_caps (self->srcpad, NULL);
+  GstCaps *out = NULL;
+  gboolean ok;
+
+  if (peer == NULL || gst_caps_is_any (peer) || gst_caps_can_intersect (peer, frames)) {
+    self->output = OUTPUT_FRAMES;
+    out = gst_caps_ref (frames);
+  } else if (gst_caps_can_intersect (peer, text)) {
+    self->output = OUTPUT_TEXT;
+    out = gst_caps_ref (text);
+  }
+  if (out == NULL) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("downstream takes neither the model's %d outputs per frame nor text", self->out_size),
+        ("downstream caps: %" GST_PTR_FORMAT, peer));
+    ok = FALSE;
+  } else {
+    ok = gst_pad_push_event (self->srcpad, gst_event_new_caps (out));
+  }
+
+  if (ok && self->output == OUTPUT_FRAMES) {
+    GstStructure *config;
+
+    self->pool_frames = gst_buffer_pool_new ();
+    config = gst_buffer_pool_get_config (self->pool_frames);
+    gst_buffer_pool_config_set_params (config, out, sizeof (gfloat) * self->out_size, 4, 0);
+    ok = gst_buffer_pool_set_config (self->pool_frames, config)
+        && gst_buffer_pool_set_active (self->pool_frames, TRUE);
+  }
+  GST_INFO_OBJECT (self, "output: %" GST_PTR_FORMAT, out);
+  if (out)
+    gst_caps_unref (out);
+  if (peer)
+    gst_caps_unref (peer);
+  gst_caps_unref (frames);
+  gst_caps_unref (text);
+  return ok;
+}
+
+static gboolean
+set_caps (GstRnnInfer * self, GstCaps * caps)
+{
+  GError *error = NULL;
+  gint size, rate_n, rate_d;
+
+  if (!gst_rnn_frames_caps_parse (caps, &size, &rate_n, &rate_d, &error)) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("%s", error->message),
+        ("caps: %" GST_PTR_FORMAT, caps));
+    g_error_free (error);
+    return FALSE;
+  }
+  if (size != self->in_size) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("the model '%s' takes frames of %d features but upstream gives %d",
+            self->loaded_path, self->in_size, size), ("caps: %" GST_PTR_FORMAT, caps));
+    return FALSE;
+  }
+  free_buffers (self);
+  self->rate_n = rate_n;
+  self->rate_d = rate_d;
+  self->frame_duration = rate_n > 0
+      ? gst_util_uint64_scale_int (GST_SECOND, rate_d, rate_n) : FALLBACK_FRAME_DURATION;
+  if (self->frame_duration == 0)
+    self->frame_duration = FALLBACK_FRAME_DURATION;
+  if (!allocate_buffers (self)) {
+    free_buffers (self);
+    return FALSE;
+  }
+  reset_stream (self);
+  if (!negotiate_output (self)) {
+    free_buffers (self);
+    return FALSE;
+  }
+  self->configured = TRUE;
+  return TRUE;
+}
+
+static gboolean
+gst_rnn_infer_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  GstRnnInfer *self = GST_RNN_INFER (parent);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_CAPS:{
+      GstCaps *caps;
+      gboolean ok;
+
+      finish_sequence (self);
+      gst_event_parse_caps (event, &caps);
+      ok = set_caps (self, caps);
+      gst_event_unref (event);
+      return ok;
+    }
+    case GST_EVENT_STREAM_START:
+      finish_sequence (self);
+      reset_stream (self);
+      self->bad_frames = 0;
+      break;
+    case GST_EVENT_SEGMENT:
+      gst_event_copy_segment (event, &self->segment);
+      break;
+    case GST_EVENT_FLUSH_STOP:
+      /* Whatever was pending is thrown away: after a flush the element behaves as a new one. */
+      reset_stream (self);
+      gst_segment_init (&self->segment, GST_FORMAT_TIME);
+      break;
+    case GST_EVENT_EOS:
+      finish_sequence (self);
+      break;
+    case GST_EVENT_CUSTOM_DOWNSTREAM:
+      if (gst_rnn_is_reset_event (event)) {
+        GST_DEBUG_OBJECT (self, "rnn-reset");
+        finish_sequence (self);
+        reset_stream (self);
+      }
+      break;
+    default:
+      break;
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
+static gboolean
+gst_rnn_infer_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  GstRnnInfer *self = GST_RNN_INFER (parent);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_CAPS && self->model) {
+    GstCaps *filter, *caps;
+
+    /* The model's size first; then any size, so that an upstream that cannot give it still
+     * negotiates and hears from set_caps which sizes disagree instead of a bare not-negotiated. */
+    gst_query_parse_caps (query, &filter);
+    caps = gst_rnn_frames_caps_for_size (self->in_size);
+    gst_caps_append (caps, gst_rnn_frames_caps_template ());
+    if (filter) {
+      GstCaps *t = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
+
+      gst_caps_unref (caps);
+      caps = t;
+    }
+    gst_query_set_caps_result (query, caps);
+    gst_caps_unref (caps);
+    return TRUE;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+/* Latency this element adds: none for per-frame outputs of a streaming model; an utterance
+ * (max-utterance plus the min-silence hangover) for text and bidirectional models, which produce
+ * their output only at an endpoint; a window for text in window mode. */
+static GstClockTime
+own_latency (GstRnnInfer * self)
+{
+  GstClockTime utterance, window;
+  gboolean window_mode;
+
+  GST_OBJECT_LOCK (self);
+  utterance = ((GstClockTime) self->max_utterance_ms + self->min_silence_ms) * GST_MSECOND;
+  window = (GstClockTime) self->window_length_ms * GST_MSECOND;
+  window_mode = self->task == TASK_CLASSIFICATION && self->mode == GST_RNN_INFER_MODE_WINDOW;
+  GST_OBJECT_UNLOCK (self);
+
+  if (window_mode)
+    return self->output == OUTPUT_TEXT || !self->streamable ? window : 0;
+  if (self->output == OUTPUT_TEXT || !self->streamable)
+    return utterance;
+  return 0;
+}
+
+static gboolean
+gst_rnn_infer_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  GstRnnInfer *self = GST_RNN_INFER (parent);
+
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_LATENCY:{
+      gboolean live;
+      GstClockTime min, max, ours;
+
+      if (!gst_pad_peer_query (self->sinkpad, query))
+        return FALSE;
+      gst_query_parse_latency (query, &live, &min, &max);
+      ours = self->model ? own_latency (self) : 0;
+      min += ours;
+      if (GST_CLOCK_TIME_IS_VALID (max))
+        max += ours;
+      gst_query_set_latency (query, live, min, max);
+      return TRUE;
+    }
+    case GST_QUERY_CAPS:{
+      GstCaps *filter, *caps;
+
+      if (!self->model)
+        break;
+      gst_query_parse_caps (query, &filter);
+      caps = gst_rnn_frames_caps_for_size (self->out_size);
+      gst_caps_append (caps, gst_caps_from_string (TEXT_CAPS));
+      if (filter) {
+        GstCaps *t = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
+
+        gst_caps_unref (caps);
+        caps = t;
+      }
+      gst_query_set_caps_result (query, caps);
+      gst_caps_unref (caps);
+      return TRUE;
+    }
+    default:
+      break;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * States
+ * ------------------------------------------------------------------------------------------- */
+
+static GstStateChangeReturn
+gst_rnn_infer_change_state (GstElement * element, GstStateChange transition)
+{
+  GstRnnInfer *self = GST_RNN_INFER (element);
+  GstStateChangeReturn ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      /* (Re)load when the model property changed since. */
+      if (!load_model (self))
+        return GST_STATE_CHANGE_FAILURE;
+      if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+        reset_stream (self);
+        self->bad_frames = 0;
+        gst_segment_init (&self->segment, GST_FORMAT_TIME);
+      }
+      break;
+    default:
+      break;
+  }
+
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE)
+    return ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      free_buffers (self);
+      break;
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      release_model (self);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+static void
+gst_rnn_infer_finalize (GObject * object)
+{
+  GstRnnInfer *self = GST_RNN_INFER (object);
+
+  free_buffers (self);
+  release_model (self);
+  g_free (self->model_path);
+  g_string_free (self->text, TRUE);
+  g_string_free (self->partial_text, TRUE);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
