@@ -264,6 +264,12 @@ int rnn_loss_and_grad(const rnn_model *m, const rnn_example *ex, int n, const rn
 int rnn_evaluate(const rnn_model *m, const rnn_example *ex, int n, const rnn_train_config *c,
                  double *loss, double *accuracy);
 
+/* The checks the training functions make (config ranges, loss vs head, each example's labels,
+ * targets and tokens, CTC lengths, tbptt restrictions), with a message naming the example, field
+ * and value. Returns 0 or RNN_EINVAL. */
+int rnn_train_validate(const rnn_model *m, const rnn_example *ex, int n, const rnn_train_config *c,
+                       char *err, size_t errlen);
+
 typedef struct {
   int epoch, epochs;        /* 1-based epoch just finished (or running, for batch updates) */
   int batch, batches;       /* batch progress inside the epoch */
