@@ -1,0 +1,707 @@
+/* gst-rnn: rnnfeatures element tests (GstCheck + GstHarness).
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The element is linked into this program and created by its GType, so these tests need no
+ * plugin on GST_PLUGIN_PATH. Numbers against Kaldi/torchaudio are checked by
+ * tests/conformance/test_features_torchaudio.py; here: framing, timestamps, streaming invariance,
+ * events, negotiation, bad input and model settings.
+ */
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <glib/gstdio.h>
+
+#include "gstrnnfeatures.h"
+#include "rnnresults.h"
+#include "rnn.h"
+
+#define RATE 8000
+#define S16_CAPS "audio/x-raw, format=S16LE, rate=8000, channels=1, layout=interleaved"
+#define F32_CAPS "audio/x-raw, format=F32LE, rate=8000, channels=1, layout=interleaved"
+
+/* A deterministic test signal in 16-bit range: two tones and noise. */
+static void
+make_signal (gint16 * out, gsize n, guint seed)
+{
+  guint64 s = 0x9E3779B97F4A7C15ull ^ seed;
+  gsize i;
+
+  for (i = 0; i < n; i++) {
+    double noise, v;
+
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    noise = ((double) (s % 2001) - 1000.0);
+    v = 6000.0 * sin (2 * G_PI * 440.0 * i / RATE) + 3000.0 * sin (2 * G_PI * 1250.0 * i / RATE)
+        + noise;
+    out[i] = (gint16) CLAMP (lrint (v), -32768, 32767);
+  }
+}
+
+static GstBuffer *
+s16_buffer (const gint16 * samples, gsize n, GstClockTime pts)
+{
+  GstBuffer *buf = gst_buffer_new_memdup (samples, n * sizeof (gint16));
+
+  GST_BUFFER_PTS (buf) = pts;
+  return buf;
+}
+
+static GstHarness *
+harness_new (const gchar * first_property, ...)
+{
+  GstElement *element = g_object_new (GST_TYPE_RNN_FEATURES, NULL);
+  GstHarness *h;
+  va_list ap;
+
+  va_start (ap, first_property);
+  if (first_property)
+    g_object_set_valist (G_OBJECT (element), first_property, ap);
+  va_end (ap);
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_object_unref (element);
+  return h;
+}
+
+typedef struct {
+  GArray *values;               /* floats of every frame */
+  GArray *pts, *duration;       /* GstClockTime per frame */
+  gint dim;
+  guint frames;
+  gboolean first_discont;
+} Frames;
+
+static void
+frames_clear (Frames * f)
+{
+  g_array_unref (f->values);
+  g_array_unref (f->pts);
+  g_array_unref (f->duration);
+}
+
+/* Pulls every buffer the harness holds. */
+static Frames
+pull_frames (GstHarness * h, gint dim)
+{
+  Frames f = { g_array_new (FALSE, FALSE, sizeof (float)),
+    g_array_new (FALSE, FALSE, sizeof (GstClockTime)),
+    g_array_new (FALSE, FALSE, sizeof (GstClockTime)), dim, 0, FALSE
+  };
+  GstBuffer *buf;
+
+  while ((buf = gst_harness_try_pull (h)) != NULL) {
+    GstMapInfo map;
+    GstClockTime pts = GST_BUFFER_PTS (buf), dur = GST_BUFFER_DURATION (buf);
+
+    fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+    fail_unless_equals_int ((gint) map.size, dim * (gint) sizeof (float));
+    g_array_append_vals (f.values, map.data, dim);
+    gst_buffer_unmap (buf, &map);
+    g_array_append_val (f.pts, pts);
+    g_array_append_val (f.duration, dur);
+    if (f.frames == 0)
+      f.first_discont = GST_BUFFER_IS_DISCONT (buf);
+    f.frames++;
+    gst_buffer_unref (buf);
+  }
+  return f;
+}
+
+static void
+assert_same_frames (const Frames * a, const Frames * b)
+{
+  guint i;
+
+  fail_unless_equals_int (a->frames, b->frames);
+  fail_unless_equals_int (a->values->len, b->values->len);
+  for (i = 0; i < a->frames; i++)
+    fail_unless_equals_uint64 (g_array_index (a->pts, GstClockTime, i),
+        g_array_index (b->pts, GstClockTime, i));
+  fail_unless (memcmp (a->values->data, b->values->data, a->values->len * sizeof (float)) == 0,
+      "frame values differ");
+}
+
+/* Runs n samples through a fresh element as one buffer at PTS 0, then EOS. */
+static Frames
+run_once (const gint16 * samples, gsize n, gint dim, const gchar * first_property, ...)
+{
+  GstElement *element = g_object_new (GST_TYPE_RNN_FEATURES, NULL);
+  GstHarness *h;
+  Frames f;
+  va_list ap;
+
+  va_start (ap, first_property);
+  if (first_property)
+    g_object_set_valist (G_OBJECT (element), first_property, ap);
+  va_end (ap);
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_object_unref (element);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, n, 0)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  f = pull_frames (h, dim);
+  gst_harness_teardown (h);
+  return f;
+}
+
+GST_START_TEST (test_frame_count_and_timestamps)
+{
+  gint16 samples[RATE];
+  Frames f;
+  guint i;
+
+  make_signal (samples, RATE, 1);
+  /* snip-edges: 1 + (8000 - 200) / 80 frames of 25 ms every 10 ms */
+  f = run_once (samples, RATE, 23, NULL);
+  fail_unless_equals_int (f.frames, 98);
+  fail_unless (f.first_discont);
+  for (i = 0; i < f.frames; i++) {
+    fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, i), i * 10 * GST_MSECOND);
+    fail_unless_equals_uint64 (g_array_index (f.duration, GstClockTime, i), 10 * GST_MSECOND);
+  }
+  for (i = 0; i < f.values->len; i++)
+    fail_unless (isfinite (g_array_index (f.values, float, i)));
+  frames_clear (&f);
+
+  /* snip-edges=false: (8000 + 40) / 80 frames, the last ones emitted at EOS */
+  f = run_once (samples, RATE, 23, "snip-edges", FALSE, NULL);
+  fail_unless_equals_int (f.frames, 100);
+  fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, 99), 990 * GST_MSECOND);
+  frames_clear (&f);
+
+  /* deltas hold frames back but never drop one */
+  f = run_once (samples, RATE, 69, "deltas", 2, NULL);
+  fail_unless_equals_int (f.frames, 98);
+  fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, 97), 970 * GST_MSECOND);
+  frames_clear (&f);
+
+  /* a signal shorter than one window gives no frame with snip-edges */
+  f = run_once (samples, 199, 23, NULL);
+  fail_unless_equals_int (f.frames, 0);
+  frames_clear (&f);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_timestamps_follow_input)
+{
+  gint16 samples[RATE];
+  GstHarness *h = harness_new (NULL);
+  Frames f;
+
+  make_signal (samples, RATE, 2);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  /* the first buffer's PTS is the base; later buffers' PTS are ignored (sample counts rule) */
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, 4000, GST_SECOND)),
+      GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples + 4000, 4000,
+              GST_SECOND + 500 * GST_MSECOND + 3 * GST_MSECOND)), GST_FLOW_OK);
+  f = pull_frames (h, 23);
+  fail_unless_equals_int (f.frames, 98);
+  fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, 0), GST_SECOND);
+  fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, 97),
+      GST_SECOND + 970 * GST_MSECOND);
+  frames_clear (&f);
+
+  /* a DISCONT restarts the frame timeline at that buffer's PTS */
+  {
+    GstBuffer *b = s16_buffer (samples, 400, 5 * GST_SECOND);
+
+    GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_DISCONT);
+    fail_unless_equals_int (gst_harness_push (h, b), GST_FLOW_OK);
+  }
+  f = pull_frames (h, 23);
+  /* 1 + (400 - 200) / 80 = 3 frames from 5 s on */
+  fail_unless_equals_int (f.frames, 3);
+  fail_unless (f.first_discont);
+  fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, 0), 5 * GST_SECOND);
+  fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, 2),
+      5 * GST_SECOND + 20 * GST_MSECOND);
+  frames_clear (&f);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_flush_gives_fresh_output)
+{
+  gint16 samples[RATE];
+  GstHarness *h;
+  Frames fresh, after;
+  GstSegment seg;
+
+  make_signal (samples, RATE, 3);
+  fresh = run_once (samples, RATE, 26, "kind", GST_RNN_FEATURES_KIND_MFCC, "deltas", 1,
+      "snip-edges", FALSE, NULL);
+
+  h = harness_new ("kind", GST_RNN_FEATURES_KIND_MFCC, "deltas", 1, "snip-edges", FALSE, NULL);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  /* half a signal, then a flush: what was pending must be forgotten */
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples + 1234, 3333, 0)),
+      GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  while (gst_harness_buffers_in_queue (h) > 0)
+    gst_buffer_unref (gst_harness_pull (h));
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  after = pull_frames (h, 26);
+  fail_unless_equals_int (after.frames, 100);
+  fail_unless (after.first_discont);
+  assert_same_frames (&fresh, &after);
+  frames_clear (&fresh);
+  frames_clear (&after);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_buffer_boundaries_do_not_matter)
+{
+  gint16 samples[RATE];
+  GstHarness *h;
+  Frames one, many;
+  gsize pos = 0, k = 0;
+
+  make_signal (samples, RATE, 4);
+  one = run_once (samples, RATE, 48, "deltas", 1, "snip-edges", FALSE, "use-energy", TRUE, NULL);
+
+  h = harness_new ("deltas", 1, "snip-edges", FALSE, "use-energy", TRUE, NULL);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  while (pos < RATE) {
+    gsize n = MIN ((k % 7) + 1 + (k % 3) * 50, RATE - pos);   /* 1 to 107 samples */
+
+    fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples + pos, n,
+                GST_CLOCK_TIME_NONE)), GST_FLOW_OK);
+    pos += n;
+    k++;
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  many = pull_frames (h, 48);
+  fail_unless (k > 100);
+  assert_same_frames (&one, &many);
+  frames_clear (&one);
+  frames_clear (&many);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_s16_and_f32_agree)
+{
+  gint16 samples[RATE];
+  float fsamples[RATE];
+  GstHarness *h;
+  Frames a, b;
+  GstBuffer *buf;
+  guint i;
+
+  make_signal (samples, RATE, 5);
+  for (i = 0; i < RATE; i++)
+    fsamples[i] = samples[i] / 32768.0f;
+  a = run_once (samples, RATE, 13, "kind", GST_RNN_FEATURES_KIND_MFCC, NULL);
+
+  h = harness_new ("kind", GST_RNN_FEATURES_KIND_MFCC, NULL);
+  gst_harness_set_src_caps_str (h, F32_CAPS);
+  buf = gst_buffer_new_memdup (fsamples, sizeof (fsamples));
+  GST_BUFFER_PTS (buf) = 0;
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  b = pull_frames (h, 13);
+  fail_unless (a.frames == 98);
+  assert_same_frames (&a, &b);
+  frames_clear (&a);
+  frames_clear (&b);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_nan_input_warns_and_stays_finite)
+{
+  float fsamples[RATE];
+  GstHarness *h = harness_new (NULL);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GstBuffer *buf;
+  Frames f;
+  guint i;
+  GError *err = NULL;
+  gchar *debug = NULL;
+
+  gst_element_set_bus (h->element, bus);
+  for (i = 0; i < RATE; i++)
+    fsamples[i] = (float) (0.3 * sin (2 * G_PI * 300.0 * i / RATE));
+  fsamples[1000] = NAN;
+  fsamples[2000] = INFINITY;
+  fsamples[3000] = -INFINITY;
+  gst_harness_set_src_caps_str (h, F32_CAPS);
+  buf = gst_buffer_new_memdup (fsamples, sizeof (fsamples));
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  f = pull_frames (h, 23);
+  fail_unless_equals_int (f.frames, 98);
+  for (i = 0; i < f.values->len; i++)
+    fail_unless (isfinite (g_array_index (f.values, float, i)), "value %u is not finite", i);
+
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL, "no warning for NaN input");
+  gst_message_parse_warning (msg, &err, &debug);
+  fail_unless (strstr (err->message, "NaN") != NULL, "warning does not name the problem: %s",
+      err->message);
+  g_clear_error (&err);
+  g_free (debug);
+  gst_message_unref (msg);
+  /* once, not once per bad sample */
+  fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING) == NULL);
+
+  frames_clear (&f);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_empty_stream)
+{
+  GstHarness *h = harness_new ("snip-edges", FALSE, "deltas", 2, NULL);
+  GstEvent *ev;
+  gboolean saw_eos = FALSE;
+
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  fail_unless_equals_int (gst_harness_buffers_received (h), 0);
+  while ((ev = gst_harness_try_pull_event (h)) != NULL) {
+    saw_eos |= GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+  }
+  fail_unless (saw_eos);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+static GstCaps *
+latest_caps (GstHarness * h)
+{
+  GstEvent *ev;
+  GstCaps *caps = NULL;
+
+  while ((ev = gst_harness_try_pull_event (h)) != NULL) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS) {
+      GstCaps *c;
+
+      gst_event_parse_caps (ev, &c);
+      gst_caps_replace (&caps, c);
+    }
+    gst_event_unref (ev);
+  }
+  return caps;
+}
+
+GST_START_TEST (test_rate_change_renegotiates)
+{
+  gint16 samples[2 * RATE];
+  GstHarness *h = harness_new (NULL);
+  GstCaps *caps, *expected;
+  Frames f, fresh;
+  GstHarness *h2;
+
+  make_signal (samples, 2 * RATE, 6);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, 4000, 0)), GST_FLOW_OK);
+  f = pull_frames (h, 23);
+  fail_unless_equals_int (f.frames, 48);        /* 1 + (4000 - 200) / 80 */
+  frames_clear (&f);
+  caps = latest_caps (h);
+  expected = gst_caps_from_string ("other/tensors, format=(string)static, num_tensors=(int)1, "
+      "types=(string)float32, dimensions=(string)23:1:1:1, framerate=(fraction)100/1");
+  fail_unless (gst_caps_is_equal (caps, expected));
+  gst_caps_unref (expected);
+  gst_caps_unref (caps);
+
+  /* 16 kHz now: 400-sample windows every 160 samples; 100 frames per second still */
+  gst_harness_set_src_caps_str (h, "audio/x-raw, format=S16LE, rate=16000, channels=1, "
+      "layout=interleaved");
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, 2 * RATE, GST_SECOND)),
+      GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  f = pull_frames (h, 23);
+  fail_unless_equals_int (f.frames, 98);        /* 1 + (16000 - 400) / 160 */
+  fail_unless (f.first_discont);
+  fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, 0), GST_SECOND);
+  fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, 1), GST_SECOND + 10 * GST_MSECOND);
+  caps = latest_caps (h);
+  fail_unless (caps != NULL);
+  expected = gst_caps_from_string ("other/tensors, format=(string)static, num_tensors=(int)1, "
+      "types=(string)float32, dimensions=(string)23:1:1:1, framerate=(fraction)100/1");
+  fail_unless (gst_caps_is_equal (caps, expected));
+  gst_caps_unref (expected);
+  gst_caps_unref (caps);
+
+  /* the frames equal those of a fresh element that only ever saw 16 kHz */
+  h2 = harness_new (NULL);
+  gst_harness_set_src_caps_str (h2, "audio/x-raw, format=S16LE, rate=16000, channels=1, "
+      "layout=interleaved");
+  fail_unless_equals_int (gst_harness_push (h2, s16_buffer (samples, 2 * RATE, GST_SECOND)),
+      GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h2, gst_event_new_eos ()));
+  fresh = pull_frames (h2, 23);
+  assert_same_frames (&fresh, &f);
+  frames_clear (&f);
+  frames_clear (&fresh);
+  gst_harness_teardown (h2);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_caps_are_nnstreamer_static)
+{
+  GstHarness *h = harness_new ("kind", GST_RNN_FEATURES_KIND_MFCC, "deltas", 2,
+      "frame-shift", 12.5, NULL);
+  gint16 samples[RATE];
+  GstCaps *caps;
+  const GstStructure *s;
+  gint n, d;
+
+  make_signal (samples, RATE, 7);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+  caps = gst_pad_get_current_caps (h->sinkpad);
+  fail_unless (caps != NULL);
+  fail_unless (gst_caps_is_fixed (caps));
+  s = gst_caps_get_structure (caps, 0);
+  fail_unless_equals_string (gst_structure_get_name (s), "other/tensors");
+  fail_unless_equals_int (gst_structure_n_fields (s), 5);
+  fail_unless_equals_string (gst_structure_get_string (s, "format"), "static");
+  fail_unless (gst_structure_get_int (s, "num_tensors", &n));
+  fail_unless_equals_int (n, 1);
+  fail_unless_equals_string (gst_structure_get_string (s, "types"), "float32");
+  fail_unless_equals_string (gst_structure_get_string (s, "dimensions"), "39:1:1:1");
+  /* 8000 Hz / 100-sample shift = 80/1 */
+  fail_unless (gst_structure_get_fraction (s, "framerate", &n, &d));
+  fail_unless_equals_int (n, 80);
+  fail_unless_equals_int (d, 1);
+  gst_caps_unref (caps);
+  gst_harness_teardown (h);
+
+  /* kind=raw: one frame per input sample, the channels are the frame */
+  h = harness_new ("kind", GST_RNN_FEATURES_KIND_RAW, NULL);
+  {
+    float six[6] = { 1, 2, 3, 4, 5, 6 };
+    GstBuffer *buf = gst_buffer_new_memdup (six, sizeof (six));
+    Frames f;
+
+    gst_harness_set_src_caps_str (h, "audio/x-raw, format=F32LE, rate=10, channels=3, "
+        "layout=interleaved");
+    GST_BUFFER_PTS (buf) = 0;
+    fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+    caps = gst_pad_get_current_caps (h->sinkpad);
+    fail_unless_equals_string (gst_structure_get_string (gst_caps_get_structure (caps, 0),
+            "dimensions"), "3:1:1:1");
+    gst_caps_unref (caps);
+    f = pull_frames (h, 3);
+    fail_unless_equals_int (f.frames, 2);
+    fail_unless (memcmp (f.values->data, six, sizeof (six)) == 0);
+    fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, 1), 100 * GST_MSECOND);
+    fail_unless_equals_uint64 (g_array_index (f.duration, GstClockTime, 1), 100 * GST_MSECOND);
+    frames_clear (&f);
+  }
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_settings_event_and_latency)
+{
+  GstHarness *h = harness_new ("kind", GST_RNN_FEATURES_KIND_MFCC, "use-energy", TRUE,
+      "deltas", 1, NULL);
+  gint16 samples[400];
+  GstEvent *ev;
+  const GstStructure *s = NULL;
+  gint v;
+  gdouble d;
+  gboolean b;
+  GstQuery *q;
+  GstClockTime min, max;
+  gboolean live;
+
+  make_signal (samples, 400, 8);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, 400, 0)), GST_FLOW_OK);
+  ev = gst_pad_get_sticky_event (h->sinkpad, GST_EVENT_CUSTOM_DOWNSTREAM_STICKY, 0);
+  fail_unless (ev != NULL, "no rnn-feature-settings event");
+  s = gst_event_get_structure (ev);
+  fail_unless (gst_structure_has_name (s, GST_RNN_FEATURE_SETTINGS_NAME));
+  fail_unless (gst_structure_get_int (s, "feature-size", &v));
+  fail_unless_equals_int (v, 26);
+  fail_unless (gst_structure_get_int (s, "num-ceps", &v));
+  fail_unless_equals_int (v, 13);
+  fail_unless (gst_structure_get_int (s, "deltas", &v));
+  fail_unless_equals_int (v, 1);
+  fail_unless (gst_structure_get_double (s, "frame-shift", &d));
+  fail_unless_equals_float (d, 10.0);
+  fail_unless (gst_structure_get_boolean (s, "use-energy", &b));
+  fail_unless (b);
+  fail_unless (gst_structure_get_enum (s, "kind", GST_TYPE_RNN_FEATURES_KIND, &v));
+  fail_unless_equals_int (v, GST_RNN_FEATURES_KIND_MFCC);
+  fail_unless (gst_structure_get_enum (s, "window-type", GST_TYPE_RNN_FEATURES_WINDOW, &v));
+  fail_unless_equals_int (v, GST_RNN_FEATURES_WINDOW_POVEY);
+  /* every feature property is there, and nothing else but feature-size */
+  fail_unless_equals_int (gst_structure_n_fields (s), 22);
+  gst_event_unref (ev);
+
+  /* latency: a 25 ms window plus 2 frames of 10 ms held back for the deltas */
+  q = gst_query_new_latency ();
+  fail_unless (gst_pad_peer_query (h->sinkpad, q));
+  gst_query_parse_latency (q, &live, &min, &max);
+  fail_unless_equals_uint64 (min, 45 * GST_MSECOND);
+  gst_query_unref (q);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* A small model whose metadata says: mfcc, 13 cepstra, frame-shift 10. */
+static gchar *
+write_model (gint input_size)
+{
+  rnn_model *m = rnn_model_new (input_size);
+  gchar *path = NULL;
+  gint fd = g_file_open_tmp ("rnnfeatures-XXXXXX.rnn", &path, NULL);
+  char err[256];
+
+  fail_unless (fd >= 0);
+  close (fd);
+  fail_unless (m != NULL);
+  fail_unless_equals_int (rnn_model_add_layer (m, RNN_CELL_GRU, 4, 0), 0);
+  fail_unless_equals_int (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, 2, RNN_POOL_LAST), 0);
+  fail_unless_equals_int (rnn_model_finalize (m), 0);
+  rnn_model_init_weights (m, 1);
+  rnn_model_set_meta_string (m, "features.kind", "mfcc");
+  rnn_model_set_meta_int (m, "features.num-ceps", 13);
+  rnn_model_set_meta_float (m, "features.frame-shift", 10.0);
+  rnn_model_set_meta_int (m, "features.use-energy", 1);
+  rnn_model_set_meta_string (m, "features.window-type", "hamming");
+  rnn_model_set_meta_int (m, "features.feature-size", 13);      /* not a property: ignored */
+  fail_unless (rnn_model_save (m, path, err, sizeof (err)) == 0, "%s", err);
+  rnn_model_unref (m);
+  return path;
+}
+
+GST_START_TEST (test_model_settings)
+{
+  gchar *path = write_model (13);
+  GstElement *e;
+  GstBus *bus;
+  GstMessage *msg;
+  GError *err = NULL;
+  gint kind, window;
+  gboolean use_energy;
+
+  /* settings come from the model: kind=mfcc gives 13 values, not fbank's 23 */
+  e = g_object_new (GST_TYPE_RNN_FEATURES, "model", path, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+  g_object_get (e, "kind", &kind, "window-type", &window, "use-energy", &use_energy, NULL);
+  fail_unless_equals_int (kind, GST_RNN_FEATURES_KIND_MFCC);
+  fail_unless_equals_int (window, GST_RNN_FEATURES_WINDOW_HAMMING);
+  fail_unless (use_energy);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (e);
+
+  {
+    GstHarness *h = harness_new ("model", path, "frame-shift", 10.0, NULL);
+    gint16 samples[RATE];
+    Frames f;
+
+    make_signal (samples, RATE, 9);
+    gst_harness_set_src_caps_str (h, S16_CAPS);
+    fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+    f = pull_frames (h, 13);
+    fail_unless_equals_int (f.frames, 98);
+    frames_clear (&f);
+    gst_harness_teardown (h);
+  }
+
+  /* an explicit contradiction fails the start, naming both values */
+  e = g_object_new (GST_TYPE_RNN_FEATURES, "model", path, "frame-shift", 20.0, NULL);
+  bus = gst_bus_new ();
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, "frame-shift=20 contradicts the model (10)") != NULL,
+      "unexpected message: %s", err->message);
+  g_clear_error (&err);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (e);
+
+  /* a missing model file is an error at start too, naming the file */
+  e = g_object_new (GST_TYPE_RNN_FEATURES, "model", "/nonexistent/model.rnn", NULL);
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, "/nonexistent/model.rnn") != NULL, "%s", err->message);
+  g_clear_error (&err);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (e);
+  gst_object_unref (bus);
+
+  g_unlink (path);
+  g_free (path);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_bad_settings_fail_negotiation)
+{
+  GstHarness *h = harness_new ("kind", GST_RNN_FEATURES_KIND_MFCC, "num-ceps", 30, NULL);
+  gint16 samples[400];
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *err = NULL;
+
+  gst_element_set_bus (h->element, bus);
+  make_signal (samples, 400, 10);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, 400, 0)),
+      GST_FLOW_NOT_NEGOTIATED);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, "num-ceps=30") != NULL, "%s", err->message);
+  g_clear_error (&err);
+  gst_message_unref (msg);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+static Suite *
+rnnfeatures_suite (void)
+{
+  Suite *s = suite_create ("rnnfeatures");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_frame_count_and_timestamps);
+  tcase_add_test (tc, test_timestamps_follow_input);
+  tcase_add_test (tc, test_flush_gives_fresh_output);
+  tcase_add_test (tc, test_buffer_boundaries_do_not_matter);
+  tcase_add_test (tc, test_s16_and_f32_agree);
+  tcase_add_test (tc, test_nan_input_warns_and_stays_finite);
+  tcase_add_test (tc, test_empty_stream);
+  tcase_add_test (tc, test_rate_change_renegotiates);
+  tcase_add_test (tc, test_caps_are_nnstreamer_static);
+  tcase_add_test (tc, test_settings_event_and_latency);
+  tcase_add_test (tc, test_model_settings);
+  tcase_add_test (tc, test_bad_settings_fail_negotiation);
+  return s;
+}
+
+GST_CHECK_MAIN (rnnfeatures);
