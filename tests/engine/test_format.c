@@ -578,6 +578,13 @@ static void test_specific_damage(void) {
   fix_crc(b, size);
   EXPECT_ERROR(b, size, "the metadata section (");
   RESET();
+  CHECK(find_tensor_entry(b, "norm.mean", &f));
+  memcpy(b + f.dtype - 4, "meen", 4);
+  CHECK(find_tensor_entry(b, "norm.scale", &f));
+  memcpy(b + f.dtype - 5, "scalx", 5); /* no normalisation any more, but two tensors nobody needs */
+  fix_crc(b, size);
+  EXPECT_ERROR(b, size, "unexpected tensor 'norm.meen': this architecture has no such tensor");
+  RESET();
   put_u32(b + 24, get_u32(b + 24) - 1); /* the last metadata entry becomes unexplained bytes */
   fix_crc(b, size);
   EXPECT_ERROR(b, size, "unused bytes at the end of the metadata section");
@@ -595,6 +602,22 @@ static void test_specific_damage(void) {
   free(b);
   free(data);
 
+  /* Without a head, arch.outputs must be the top layer's width. */
+  {
+    layer_cfg one = {RNN_CELL_LSTM, 5, 1};
+    rnn_model *plain = make_model(2, 1, &one, RNN_HEAD_NONE, 0, RNN_POOL_LAST, 0, 5);
+    void *pd = NULL;
+    size_t ps = 0;
+    CHECK(rnn_model_save_memory(plain, &pd, &ps) == RNN_OK);
+    size_t at = find_meta_value(pd, ps, "arch.outputs");
+    CHECK(at && get_u64((uint8_t *)pd + at) == 10);
+    put_u64((uint8_t *)pd + at, 5);
+    fix_crc(pd, ps);
+    EXPECT_ERROR((uint8_t *)pd, ps, "'arch.outputs' is 5, but without a head the output is the top layer's 10 values");
+    free(pd);
+    rnn_model_unref(plain);
+  }
+
   /* labels that do not match the outputs: saved (the writer keeps what it is given), refused on load. */
   const char *three[3] = {"a", "b", "c"};
   rnn_model_set_meta_strings(m, "labels", three, 3);
@@ -607,11 +630,32 @@ static void test_specific_damage(void) {
   free(data);
   rnn_model_remove_meta(m, "labels");
 
+  rnn_model_set_meta_int(m, "task", 1);
+  CHECK(rnn_model_save_memory(m, &data, &size) == RNN_OK);
+  EXPECT_ERROR((const uint8_t *)data, size, "'task' must be a string, it is an int");
+  free(data);
+  rnn_model_remove_meta(m, "task");
+
+  /* The writer refuses what the reader would refuse: keys and strings that are not UTF-8. */
+  char err[512];
+  data = NULL;
+  rnn_model_set_meta_string(m, "bad\xff", "x");
+  CHECK(rnn_model_save_memory(m, &data, &size) == RNN_EINVAL && data == NULL);
+  CHECK(rnn_model_save(m, "/nonexistent-folder/x.rnn", err, sizeof err) == RNN_EINVAL);
+  CHECK_MSG(strstr(err, "metadata key 'bad"), "%s", err);
+  rnn_model_remove_meta(m, "bad\xff");
+  const char *bad_list[2] = {"ok", "\xc0\xaf"}; /* overlong '/' */
+  rnn_model_set_meta_strings(m, "list", bad_list, 2);
+  CHECK(rnn_model_save_memory(m, &data, &size) == RNN_EINVAL && data == NULL);
+  rnn_model_remove_meta(m, "list");
+  rnn_model_set_meta_string(m, "str", "\xed\xa0\x80"); /* a surrogate */
+  CHECK(rnn_model_save_memory(m, &data, &size) == RNN_EINVAL && data == NULL);
+  rnn_model_remove_meta(m, "str");
+
   /* A model holding NaN is refused by the writer too, with the tensor named. */
   rnn_model_params(m)[5] = NAN;
   data = NULL;
   CHECK(rnn_model_save_memory(m, &data, &size) == RNN_ENUMERIC && data == NULL);
-  char err[512];
   CHECK(rnn_model_save(m, "/nonexistent-folder/x.rnn", err, sizeof err) == RNN_ENUMERIC);
   CHECK_MSG(strstr(err, "/nonexistent-folder/x.rnn") && strstr(err, "layer0.fwd.w_ih") && strstr(err, "non-finite"),
             "%s", err);
