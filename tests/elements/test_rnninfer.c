@@ -1,0 +1,966 @@
+/* rnninfer: GstHarness tests on small models whose weights are set by hand, so that every result
+ * (label, confidence, timestamps, words) is known in advance.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+
+#include "gstrnninfer.h"
+#include "rnn.h"
+#include "rnncaps.h"
+#include "rnnresults.h"
+
+#define FRAME (10 * GST_MSECOND)        /* 100 frames a second */
+
+static gchar *tmpdir;
+
+/* ---------------------------------------------------------------------------------------------
+ * Models
+ * ------------------------------------------------------------------------------------------- */
+
+static void
+set_tensor (rnn_model * m, const gchar * name, const float *values, size_t n)
+{
+  size_t count = 0;
+  float *t = rnn_model_tensor (m, name, &count);
+
+  fail_unless (t != NULL, "no tensor %s", name);
+  fail_unless_equals_uint64 (count, n);
+  memcpy (t, values, n * sizeof (float));
+}
+
+static gchar *
+save_model (rnn_model * m, const gchar * name)
+{
+  gchar *path = g_build_filename (tmpdir, name, NULL);
+  char err[256];
+
+  fail_unless (rnn_model_save (m, path, err, sizeof (err)) == 0, "save: %s", err);
+  rnn_model_unref (m);
+  return path;
+}
+
+/* Two inputs: x0 is the level the VAD looks at (vad-feature=0), x1 the evidence: +1 says "yes",
+ * -1 "no". A tanh RNN with no recurrence (h = (tanh x1, -tanh x1)) and a softmax head whose
+ * logits are (2 h1, 2 h0), mean-pooled: a "yes" frame gives P(yes) = 1 / (1 + e^(-4 tanh 1)). */
+static gchar *
+classifier_model (const gchar * name)
+{
+  rnn_model *m = rnn_model_new (2);
+  const float w_ih[4] = { 0, 1, 0, -1 }, zeros[4] = { 0 }, head_w[4] = { 0, 2, 2, 0 };
+  const char *labels[2] = { "no", "yes" };
+
+  fail_unless (rnn_model_add_layer (m, RNN_CELL_RNN_TANH, 2, 0) == 0);
+  fail_unless (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, 2, RNN_POOL_MEAN) == 0);
+  fail_unless (rnn_model_finalize (m) == 0);
+  set_tensor (m, "layer0.fwd.w_ih", w_ih, 4);
+  set_tensor (m, "layer0.fwd.w_hh", zeros, 4);
+  set_tensor (m, "layer0.fwd.b_ih", zeros, 2);
+  set_tensor (m, "layer0.fwd.b_hh", zeros, 2);
+  set_tensor (m, "head.w", head_w, 4);
+  set_tensor (m, "head.b", zeros, 2);
+  rnn_model_set_meta_string (m, "task", "classification");
+  rnn_model_set_meta_strings (m, "labels", labels, 2);
+  return save_model (m, name);
+}
+
+static gdouble
+yes_confidence (void)
+{
+  return 1.0 / (1.0 + exp (-4.0 * tanh (1.0)));
+}
+
+/* An LSTM with seeded random weights and no task: per-frame outputs only; its state matters. */
+static gchar *
+stateful_model (const gchar * name)
+{
+  rnn_model *m = rnn_model_new (3);
+
+  fail_unless (rnn_model_add_layer (m, RNN_CELL_LSTM, 8, 0) == 0);
+  fail_unless (rnn_model_set_head (m, RNN_HEAD_LINEAR, 4, RNN_POOL_LAST) == 0);
+  fail_unless (rnn_model_finalize (m) == 0);
+  rnn_model_init_weights (m, 7);
+  return save_model (m, name);
+}
+
+/* CTC: alphabet blank, "a", "b", " ". Inputs: x0 the VAD level, x1..x4 a one-hot of the symbol
+ * the frame should emit; the output is that symbol with probability ~0.97. */
+#define CTC_IN 5
+static gchar *
+ctc_model (const gchar * name)
+{
+  rnn_model *m = rnn_model_new (CTC_IN);
+  float w_ih[4 * CTC_IN] = { 0 }, zeros[16] = { 0 }, head_w[16] = { 0 };
+  const char *alphabet[4] = { "_", "a", "b", " " };
+
+  for (int k = 0; k < 4; k++) {
+    w_ih[k * CTC_IN + 1 + k] = 1.0f;
+    head_w[k * 4 + k] = 6.0f;
+  }
+  fail_unless (rnn_model_add_layer (m, RNN_CELL_RNN_TANH, 4, 0) == 0);
+  fail_unless (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, 4, RNN_POOL_LAST) == 0);
+  fail_unless (rnn_model_finalize (m) == 0);
+  set_tensor (m, "layer0.fwd.w_ih", w_ih, 4 * CTC_IN);
+  set_tensor (m, "layer0.fwd.w_hh", zeros, 16);
+  set_tensor (m, "layer0.fwd.b_ih", zeros, 4);
+  set_tensor (m, "layer0.fwd.b_hh", zeros, 4);
+  set_tensor (m, "head.w", head_w, 16);
+  set_tensor (m, "head.b", zeros, 4);
+  rnn_model_set_meta_string (m, "task", "transcription");
+  rnn_model_set_meta_strings (m, "alphabet", alphabet, 4);
+  return save_model (m, name);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Harness
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct
+{
+  GstHarness *h;
+  GstElement *element;
+  GstBus *bus;
+} Fixture;
+
+/* An rnninfer with the given model and "name=value" property settings, playing, with its bus. */
+static Fixture
+start (const gchar * model, const gchar * const *props)
+{
+  Fixture f;
+
+  f.element = gst_element_factory_make ("rnninfer", NULL);
+  fail_unless (f.element != NULL);
+  g_object_set (f.element, "model", model, NULL);
+  for (; props && *props; props += 2)
+    gst_util_set_object_arg (G_OBJECT (f.element), props[0], props[1]);
+  f.bus = gst_bus_new ();
+  gst_element_set_bus (f.element, f.bus);
+  f.h = gst_harness_new_with_element (f.element, "sink", "src");
+  return f;
+}
+
+static void
+stop (Fixture * f)
+{
+  gst_harness_teardown (f->h);
+  gst_element_set_bus (f->element, NULL);
+  gst_object_unref (f->bus);
+  gst_object_unref (f->element);
+}
+
+static void
+set_frames_caps (Fixture * f, gint size)
+{
+  gst_harness_play (f->h);
+  gst_harness_set_src_caps (f->h, gst_rnn_frames_caps_new (size, 100, 1));
+}
+
+static GstFlowReturn
+push_frame (Fixture * f, const float *x, gint size, guint index)
+{
+  GstBuffer *buf = gst_buffer_new_memdup (x, sizeof (float) * size);
+
+  GST_BUFFER_PTS (buf) = index * FRAME;
+  GST_BUFFER_DURATION (buf) = FRAME;
+  return gst_harness_push (f->h, buf);
+}
+
+/* Classifier frames: level (1 speech, 0 silence) and evidence. */
+static void
+push_classifier_frames (Fixture * f, guint pts_index, guint n, float level, float evidence)
+{
+  for (guint i = 0; i < n; i++) {
+    const float x[2] = { level, evidence };
+
+    fail_unless_equals_int (push_frame (f, x, 2, pts_index + i), GST_FLOW_OK);
+  }
+}
+
+/* Every element message of the given name posted so far, in order (caller frees the list). */
+static GList *
+pop_results (Fixture * f, const gchar * name)
+{
+  GList *out = NULL;
+  GstMessage *msg;
+
+  while ((msg = gst_bus_pop_filtered (f->bus, GST_MESSAGE_ELEMENT))) {
+    const GstStructure *s = gst_message_get_structure (msg);
+
+    if (s && gst_structure_has_name (s, name))
+      out = g_list_append (out, gst_structure_copy (s));
+    gst_message_unref (msg);
+  }
+  return out;
+}
+
+static void
+free_results (GList * l)
+{
+  g_list_free_full (l, (GDestroyNotify) gst_structure_free);
+}
+
+static void
+check_classification (const GstStructure * s, const gchar * label, gint index,
+    gdouble confidence, GstClockTime timestamp, GstClockTime duration)
+{
+  guint64 ts = 0, dur = 0, rt = 0, st = 0;
+  gint ci = -1;
+  gdouble conf = -1;
+
+  fail_unless_equals_string (gst_structure_get_string (s, "label"), label);
+  fail_unless (gst_structure_get_int (s, "class-index", &ci));
+  fail_unless_equals_int (ci, index);
+  fail_unless (gst_structure_get_double (s, "confidence", &conf));
+  fail_unless (fabs (conf - confidence) < 1e-4, "confidence %f, expected %f", conf, confidence);
+  fail_unless (gst_structure_get_uint64 (s, "timestamp", &ts));
+  fail_unless (gst_structure_get_uint64 (s, "duration", &dur));
+  fail_unless (gst_structure_get_uint64 (s, "running-time", &rt));
+  fail_unless (gst_structure_get_uint64 (s, "stream-time", &st));
+  fail_unless_equals_uint64 (ts, timestamp);
+  fail_unless_equals_uint64 (dur, duration);
+  /* The harness' segment starts at 0: running and stream time equal the timestamp. */
+  fail_unless_equals_uint64 (rt, timestamp);
+  fail_unless_equals_uint64 (st, timestamp);
+}
+
+static const gchar *const VAD_PROPS[] = {
+  "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "300", "min-speech", "50", NULL
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Classification
+ * ------------------------------------------------------------------------------------------- */
+
+/* A file's worth of speech, then EOS in the middle of the utterance: the result still comes. */
+GST_START_TEST (test_classification_at_eos)
+{
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GList *r;
+  GstEvent *ev;
+  gboolean saw_result_event = FALSE;
+
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 30, 1.0f, 1.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless (r == NULL, "no result before the utterance ends");
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 0, 30 * FRAME);
+  free_results (r);
+
+  /* The same structure went downstream as a custom event, before EOS. */
+  while ((ev = gst_harness_try_pull_event (f.h))) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM
+        && gst_structure_has_name (gst_event_get_structure (ev), GST_RNN_CLASSIFICATION_NAME)) {
+      check_classification (gst_event_get_structure (ev), "yes", 1, yes_confidence (), 0,
+          30 * FRAME);
+      saw_result_event = TRUE;
+    }
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS)
+      fail_unless (saw_result_event, "result event after EOS");
+    gst_event_unref (ev);
+  }
+  fail_unless (saw_result_event);
+  /* Scores: one output frame per input frame. */
+  fail_unless_equals_int (gst_harness_buffers_received (f.h), 30);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* Speech, silence, other speech, silence: two results, each as soon as its hangover ends, with
+ * the span of its speech. */
+GST_START_TEST (test_utterance_endpoints)
+{
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GList *r;
+
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 30, 1.0f, 1.0f);
+  push_classifier_frames (&f, 30, 29, 0.0f, 1.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless (r == NULL, "the hangover (min-silence) has not passed yet");
+  push_classifier_frames (&f, 59, 1, 0.0f, 1.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 0, 30 * FRAME);
+  free_results (r);
+
+  /* A short pause (less than min-silence) stays inside the second utterance. */
+  push_classifier_frames (&f, 80, 20, 1.0f, -1.0f);
+  push_classifier_frames (&f, 100, 10, 0.0f, 0.0f);
+  push_classifier_frames (&f, 110, 20, 1.0f, -1.0f);
+  push_classifier_frames (&f, 130, 40, 0.0f, 0.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  /* Its frames: 40 of "no" and 10 silent ones with evidence 0 (logits 0) in the mean. */
+  {
+    gdouble z = 2.0 * tanh (1.0) * 2.0 * 40.0 / 50.0;
+    check_classification (r->data, "no", 0, 1.0 / (1.0 + exp (-z)), 80 * FRAME, 50 * FRAME);
+  }
+  free_results (r);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless (r == NULL, "nothing pending at EOS");
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* A burst shorter than min-speech is noise. */
+GST_START_TEST (test_min_speech)
+{
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GList *r;
+
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 4, 1.0f, 1.0f);
+  push_classifier_frames (&f, 4, 40, 0.0f, 0.0f);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless (r == NULL);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* mode=window: a result every hop over the last window, pooled by the model's pooling. */
+GST_START_TEST (test_window_mode)
+{
+  static const gchar *const props[] = {
+    "mode", "window", "window-length", "200", "window-hop", "100", NULL
+  };
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, props);
+  GList *r, *l;
+  guint i = 0;
+
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 50, 1.0f, 1.0f);
+  push_classifier_frames (&f, 50, 50, 1.0f, -1.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  /* Windows end at frames 20, 30, ..., 100. */
+  fail_unless_equals_int (g_list_length (r), 9);
+  for (l = r; l; l = l->next, i++) {
+    guint end = 20 + 10 * i;
+    const GstStructure *s = l->data;
+
+    if (end <= 50)
+      check_classification (s, "yes", 1, yes_confidence (), (end - 20) * FRAME, 20 * FRAME);
+    else if (end >= 70)
+      check_classification (s, "no", 0, yes_confidence (), (end - 20) * FRAME, 20 * FRAME);
+  }
+  free_results (r);
+  /* Nothing more at EOS: windows already covered the stream. */
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  fail_unless (pop_results (&f, GST_RNN_CLASSIFICATION_NAME) == NULL);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* Background noise: weak evidence gives low confidence, which the threshold keeps quiet. */
+GST_START_TEST (test_confidence_threshold)
+{
+  static const gchar *const props[] = {
+    "vad-feature", "0", "vad-threshold", "0.5", "confidence-threshold", "0.9", NULL
+  };
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, props);
+  GList *r;
+
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 30, 1.0f, 0.1f);       /* P(yes) ~ 0.6 */
+  push_classifier_frames (&f, 30, 40, 0.0f, 0.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless (r == NULL, "a 0.6 result passed a 0.9 threshold");
+  push_classifier_frames (&f, 70, 30, 1.0f, 1.0f);      /* P(yes) ~ 0.95 */
+  push_classifier_frames (&f, 100, 40, 0.0f, 0.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 70 * FRAME, 30 * FRAME);
+  free_results (r);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* Smoothing averages the posteriors of the last frames of the utterance. */
+GST_START_TEST (test_smoothing)
+{
+  static const gchar *const props[] = {
+    "vad-feature", "0", "vad-threshold", "0.5", "smoothing", "50", NULL
+  };
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, props);
+  GList *r;
+
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 20, 1.0f, 1.0f);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  /* Every frame's pooled posterior is the same here, so the average is too. */
+  check_classification (r->data, "yes", 1, yes_confidence (), 0, 20 * FRAME);
+  free_results (r);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------------------------------------
+ * Negotiation, state, events
+ * ------------------------------------------------------------------------------------------- */
+
+GST_START_TEST (test_caps_mismatch)
+{
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, NULL);
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *debug = NULL;
+  GstSegment segment;
+  const float x[3] = { 1, 2, 3 };
+
+  gst_harness_play (f.h);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_stream_start ("mismatch")));
+  /* (A sticky event's push may report success; the refusal shows at the next buffer.) */
+  gst_harness_push_event (f.h, gst_event_new_caps (gst_rnn_frames_caps_new (3, 100, 1)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  gst_harness_push_event (f.h, gst_event_new_segment (&segment));
+  fail_if (push_frame (&f, x, 3, 0) == GST_FLOW_OK);
+  msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error message");
+  gst_message_parse_error (msg, &err, &debug);
+  fail_unless (strstr (err->message, "2 features") != NULL, "%s", err->message);
+  fail_unless (strstr (err->message, "gives 3") != NULL, "%s", err->message);
+  fail_unless (strstr (err->message, "cls.rnn") != NULL, "%s", err->message);
+  g_error_free (err);
+  g_free (debug);
+  gst_message_unref (msg);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* The caps query answers with the model's input size first. */
+GST_START_TEST (test_caps_query)
+{
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, NULL);
+  GstCaps *caps, *want;
+  GstPad *sink;
+
+  gst_harness_play (f.h);
+  sink = gst_element_get_static_pad (f.element, "sink");
+  caps = gst_pad_query_caps (sink, NULL);
+  want = gst_rnn_frames_caps_new (2, 100, 1);
+  fail_unless (gst_caps_can_intersect (caps, want));
+  {
+    GstCaps *first = gst_caps_copy_nth (caps, 0);
+
+    fail_unless (gst_caps_can_intersect (first, want));
+    gst_caps_unref (first);
+  }
+  gst_caps_unref (want);
+  gst_caps_unref (caps);
+  gst_object_unref (sink);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* n frames of deterministic input number input, input + 1, ..., timestamped from frame first. */
+static void
+push_stateful_from (Fixture * f, guint pts_index, guint input, guint n)
+{
+  for (guint i = input; i < input + n; i++) {
+    const float x[3] = { sinf (0.3f * i), cosf (0.7f * i), 0.1f * (i % 5) };
+
+    fail_unless_equals_int (push_frame (f, x, 3, pts_index + i - input), GST_FLOW_OK);
+  }
+}
+
+/* Inputs 0 .. n-1. */
+static void
+push_stateful (Fixture * f, guint pts_index, guint n)
+{
+  push_stateful_from (f, pts_index, 0, n);
+}
+
+static void
+pull_outputs (Fixture * f, guint n, float *out)
+{
+  for (guint i = 0; i < n; i++) {
+    GstBuffer *b = gst_harness_pull (f->h);
+
+    fail_unless (b != NULL);
+    fail_unless_equals_uint64 (gst_buffer_get_size (b), 4 * sizeof (float));
+    gst_buffer_extract (b, 0, out + 4 * i, 4 * sizeof (float));
+    gst_buffer_unref (b);
+  }
+}
+
+/* The state is kept across buffers; after a flush the same input gives exactly what a new
+ * element gives; the rnn-reset event resets it too. */
+GST_START_TEST (test_state_flush_and_reset)
+{
+  gchar *model = stateful_model ("lstm.rnn");
+  Fixture f = start (model, NULL);
+  float fresh[40], again[40];
+  GstEvent *reset;
+  GstSegment segment;
+  gboolean forwarded = FALSE;
+  GstEvent *ev;
+
+  set_frames_caps (&f, 3);
+  push_stateful (&f, 0, 10);
+  pull_outputs (&f, 10, fresh);
+
+  /* Without a reset the same input continues from the state: different outputs. */
+  push_stateful (&f, 10, 10);
+  pull_outputs (&f, 10, again);
+  fail_if (memcmp (fresh, again, sizeof (fresh)) == 0, "the state was not kept");
+
+  /* Flush: back to a new element's behaviour. */
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&segment)));
+  push_stateful (&f, 0, 10);
+  pull_outputs (&f, 10, again);
+  fail_unless (memcmp (fresh, again, sizeof (fresh)) == 0, "flush did not reset the state");
+
+  /* rnn-reset from upstream (or the application). */
+  push_stateful (&f, 10, 3);
+  pull_outputs (&f, 3, again);
+  reset = gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+      gst_structure_new_empty (GST_RNN_RESET_EVENT_NAME));
+  fail_unless (gst_rnn_is_reset_event (reset));
+  fail_unless (gst_harness_push_event (f.h, reset));
+  push_stateful (&f, 0, 10);
+  pull_outputs (&f, 10, again);
+  fail_unless (memcmp (fresh, again, sizeof (fresh)) == 0, "rnn-reset did not reset the state");
+  while ((ev = gst_harness_try_pull_event (f.h))) {
+    forwarded |= gst_rnn_is_reset_event (ev);
+    gst_event_unref (ev);
+  }
+  fail_unless (forwarded, "rnn-reset not forwarded downstream");
+
+  /* A DISCONT buffer resets too (discont-reset defaults to TRUE). Its frame is input 0. */
+  {
+    const float x[3] = { 0, 1, 0 };
+    GstBuffer *b = gst_buffer_new_memdup (x, sizeof (x));
+
+    push_stateful (&f, 10, 5);
+    pull_outputs (&f, 5, again);
+    GST_BUFFER_PTS (b) = 20 * FRAME;
+    GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_DISCONT);
+    fail_unless_equals_int (gst_harness_push (f.h, b), GST_FLOW_OK);
+    push_stateful_from (&f, 21, 1, 9);
+    pull_outputs (&f, 10, again);
+    fail_unless (memcmp (fresh, again, sizeof (fresh)) == 0, "DISCONT did not reset the state");
+  }
+  stop (&f);
+
+  /* A new element fed the same input gives the same first outputs. */
+  f = start (model, NULL);
+  set_frames_caps (&f, 3);
+  push_stateful (&f, 0, 10);
+  pull_outputs (&f, 10, again);
+  fail_unless (memcmp (fresh, again, sizeof (fresh)) == 0);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_empty_stream)
+{
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GstEvent *ev;
+  gboolean eos = FALSE;
+
+  set_frames_caps (&f, 2);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  fail_unless (pop_results (&f, GST_RNN_CLASSIFICATION_NAME) == NULL);
+  fail_unless_equals_int (gst_harness_buffers_received (f.h), 0);
+  while ((ev = gst_harness_try_pull_event (f.h))) {
+    eos |= GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+  }
+  fail_unless (eos);
+  fail_unless (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ERROR) == NULL);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* NaN and Inf frames: one warning, the frames are skipped, no NaN reaches a result or an output. */
+GST_START_TEST (test_nan_frames)
+{
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GList *r;
+  GstMessage *msg;
+  guint warnings = 0;
+
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 10, 1.0f, 1.0f);
+  push_classifier_frames (&f, 10, 3, 1.0f, NAN);
+  push_classifier_frames (&f, 13, 2, INFINITY, 1.0f);
+  push_classifier_frames (&f, 15, 10, 1.0f, 1.0f);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = NULL;
+  while ((msg = gst_bus_pop (f.bus))) {
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
+      warnings++;
+    else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT)
+      r = g_list_append (r, gst_structure_copy (gst_message_get_structure (msg)));
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (warnings, 1);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 0, 25 * FRAME);
+  free_results (r);
+  for (guint i = 0; i < 25; i++) {
+    GstBuffer *b = gst_harness_pull (f.h);
+    float y[2];
+
+    gst_buffer_extract (b, 0, y, sizeof (y));
+    fail_unless (isfinite (y[0]) && isfinite (y[1]), "output frame %u is not finite", i);
+    gst_buffer_unref (b);
+  }
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* Order downstream: each result event right after the frame that ended its utterance. */
+static GstPadProbeReturn
+log_data (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  GString *log = user_data;
+
+  if (GST_PAD_PROBE_INFO_TYPE (info) & GST_PAD_PROBE_TYPE_BUFFER) {
+    g_string_append_printf (log, "b%" G_GUINT64_FORMAT " ",
+        GST_BUFFER_PTS (GST_PAD_PROBE_INFO_BUFFER (info)) / FRAME);
+  } else if (GST_PAD_PROBE_INFO_TYPE (info) & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM)
+      g_string_append_printf (log, "%s ",
+          gst_structure_get_name (gst_event_get_structure (ev)));
+    else if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS)
+      g_string_append (log, "eos");
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_events_in_order)
+{
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GString *log = g_string_new (NULL);
+  GstPad *src = gst_element_get_static_pad (f.element, "src");
+  GList *r;
+
+  gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      log_data, log, NULL);
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 5, 1.0f, 1.0f);
+  push_classifier_frames (&f, 5, 32, 0.0f, 0.0f);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  /* 300 ms of silence after frame 4 ends the utterance at frame 34. */
+  fail_unless (strstr (log->str, "b34 rnn-classification b35 ") != NULL, "%s", log->str);
+  fail_unless (g_str_has_suffix (log->str, "b36 eos"), "%s", log->str);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  free_results (r);
+  gst_object_unref (src);
+  g_string_free (log, TRUE);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* Downstream that takes text gets one timestamped buffer per result. */
+GST_START_TEST (test_text_output)
+{
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GstBuffer *b;
+  GstCaps *caps;
+  GstMapInfo map;
+
+  gst_harness_set_sink_caps_str (f.h, "text/x-raw, format=(string)utf8");
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 30, 1.0f, 1.0f);
+  push_classifier_frames (&f, 30, 40, 0.0f, 0.0f);
+  push_classifier_frames (&f, 70, 20, 1.0f, -1.0f);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  caps = gst_pad_get_current_caps (f.h->sinkpad);
+  fail_unless (caps != NULL);
+  fail_unless (gst_structure_has_name (gst_caps_get_structure (caps, 0), "text/x-raw"));
+  gst_caps_unref (caps);
+  fail_unless_equals_int (gst_harness_buffers_received (f.h), 2);
+  b = gst_harness_pull (f.h);
+  gst_buffer_map (b, &map, GST_MAP_READ);
+  fail_unless (map.size == 3 && memcmp (map.data, "yes", 3) == 0);
+  gst_buffer_unmap (b, &map);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (b), 0);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), 30 * FRAME);
+  gst_buffer_unref (b);
+  b = gst_harness_pull (f.h);
+  gst_buffer_map (b, &map, GST_MAP_READ);
+  fail_unless (map.size == 2 && memcmp (map.data, "no", 2) == 0);
+  gst_buffer_unmap (b, &map);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (b), 70 * FRAME);
+  gst_buffer_unref (b);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* The latency query: nothing added for per-frame scores of a streaming model. */
+GST_START_TEST (test_latency)
+{
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GstQuery *q;
+  gboolean live;
+  GstClockTime min, max;
+
+  set_frames_caps (&f, 2);
+  q = gst_query_new_latency ();
+  fail_unless (gst_pad_peer_query (f.h->sinkpad, q));
+  gst_query_parse_latency (q, &live, &min, &max);
+  fail_unless_equals_uint64 (min, 0);
+  gst_query_unref (q);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------------------------------------
+ * Transcription
+ * ------------------------------------------------------------------------------------------- */
+
+static void
+push_ctc_frame (Fixture * f, guint index, float level, gint symbol)
+{
+  float x[CTC_IN] = { level, 0, 0, 0, 0 };
+
+  x[1 + symbol] = 1.0f;
+  fail_unless_equals_int (push_frame (f, x, CTC_IN, index), GST_FLOW_OK);
+}
+
+static void
+check_word (const GValue * words, guint i, const gchar * text, GstClockTime start,
+    GstClockTime end)
+{
+  const GstStructure *w = gst_value_get_structure (gst_value_array_get_value (words, i));
+  guint64 s = 0, e = 0;
+  gdouble c = 0;
+
+  fail_unless (gst_structure_has_name (w, "word"));
+  fail_unless_equals_string (gst_structure_get_string (w, "text"), text);
+  fail_unless (gst_structure_get_uint64 (w, "start", &s));
+  fail_unless (gst_structure_get_uint64 (w, "end", &e));
+  fail_unless (gst_structure_get_double (w, "confidence", &c));
+  fail_unless_equals_uint64 (s, start);
+  fail_unless_equals_uint64 (e, end);
+  fail_unless (c > 0.9 && c <= 1.0, "word confidence %f", c);
+}
+
+static void
+run_ctc (const gchar * beam)
+{
+  const gchar *const props[] = {
+    "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "100", "min-speech", "30",
+    "partial-interval", "30", "beam-width", beam, NULL
+  };
+  /* "ab a": a a _ b b _ " " _ a a, then silence. */
+  static const gint script[] = { 1, 1, 0, 2, 2, 0, 3, 0, 1, 1 };
+  gchar *model = ctc_model ("ctc.rnn");
+  Fixture f = start (model, props);
+  GList *r, *l;
+  const GstStructure *final = NULL;
+  guint partials = 0;
+  gboolean fin = TRUE;
+
+  set_frames_caps (&f, CTC_IN);
+  for (guint i = 0; i < G_N_ELEMENTS (script); i++)
+    push_ctc_frame (&f, i, 1.0f, script[i]);
+  for (guint i = 10; i < 30; i++)
+    push_ctc_frame (&f, i, 0.0f, 0);
+  r = pop_results (&f, GST_RNN_TRANSCRIPTION_NAME);
+  for (l = r; l; l = l->next) {
+    const GstStructure *s = l->data;
+    const gchar *text = gst_structure_get_string (s, "text");
+
+    fail_unless (gst_structure_get_boolean (s, "final", &fin));
+    if (!fin) {
+      fail_unless (final == NULL, "partial after the final result");
+      fail_unless (g_str_has_prefix ("ab a", text), "partial '%s'", text);
+      partials++;
+    } else {
+      fail_unless (final == NULL, "two final results");
+      final = s;
+    }
+  }
+  fail_unless (partials >= 2, "%u partial results", partials);
+  fail_unless (final != NULL);
+  fail_unless_equals_string (gst_structure_get_string (final, "text"), "ab a");
+  {
+    const GValue *words = gst_structure_get_value (final, "words");
+    guint64 ts = 1, dur = 0;
+
+    fail_unless (words != NULL && GST_VALUE_HOLDS_ARRAY (words));
+    fail_unless_equals_int (gst_value_array_get_size (words), 2);
+    check_word (words, 0, "ab", 0, 5 * FRAME);
+    check_word (words, 1, "a", 8 * FRAME, 10 * FRAME);
+    fail_unless (gst_structure_get_uint64 (final, "timestamp", &ts));
+    fail_unless (gst_structure_get_uint64 (final, "duration", &dur));
+    fail_unless_equals_uint64 (ts, 0);
+    fail_unless_equals_uint64 (dur, 10 * FRAME);
+  }
+  free_results (r);
+
+  /* EOS in the middle of a second utterance still gives its final result. */
+  push_ctc_frame (&f, 40, 1.0f, 2);
+  push_ctc_frame (&f, 41, 1.0f, 2);
+  push_ctc_frame (&f, 42, 1.0f, 0);
+  push_ctc_frame (&f, 43, 1.0f, 1);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_TRANSCRIPTION_NAME);
+  l = g_list_last (r);
+  fail_unless (l != NULL);
+  fail_unless (gst_structure_get_boolean (l->data, "final", &fin) && fin);
+  fail_unless_equals_string (gst_structure_get_string (l->data, "text"), "ba");
+  free_results (r);
+  stop (&f);
+  g_free (model);
+}
+
+GST_START_TEST (test_ctc_greedy)
+{
+  run_ctc ("1");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_ctc_beam)
+{
+  run_ctc ("8");
+}
+
+GST_END_TEST;
+
+/* A model file that cannot be loaded fails the state change with an error naming it. */
+GST_START_TEST (test_missing_model)
+{
+  gchar *path = g_build_filename (tmpdir, "no-such.rnn", NULL);
+  GstElement *e = gst_element_factory_make ("rnninfer", NULL);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *err = NULL;
+
+  gst_element_set_bus (e, bus);
+  g_object_set (e, "model", path, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, "no-such.rnn") != NULL, "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+  g_free (path);
+}
+
+GST_END_TEST;
+
+static Suite *
+rnninfer_suite (void)
+{
+  Suite *s = suite_create ("rnninfer");
+  TCase *tc = tcase_create ("general");
+
+  tcase_set_timeout (tc, 60);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_classification_at_eos);
+  tcase_add_test (tc, test_utterance_endpoints);
+  tcase_add_test (tc, test_min_speech);
+  tcase_add_test (tc, test_window_mode);
+  tcase_add_test (tc, test_confidence_threshold);
+  tcase_add_test (tc, test_smoothing);
+  tcase_add_test (tc, test_caps_mismatch);
+  tcase_add_test (tc, test_caps_query);
+  tcase_add_test (tc, test_state_flush_and_reset);
+  tcase_add_test (tc, test_empty_stream);
+  tcase_add_test (tc, test_nan_frames);
+  tcase_add_test (tc, test_events_in_order);
+  tcase_add_test (tc, test_text_output);
+  tcase_add_test (tc, test_latency);
+  tcase_add_test (tc, test_ctc_greedy);
+  tcase_add_test (tc, test_ctc_beam);
+  tcase_add_test (tc, test_missing_model);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  Suite *s;
+  int failed;
+
+  gst_check_init (&argc, &argv);
+  /* Registered directly: the test does not depend on the whole plugin being built. */
+  g_assert_true (GST_ELEMENT_REGISTER (rnninfer, NULL));
+  tmpdir = g_dir_make_tmp ("rnninfer-XXXXXX", NULL);
+  s = rnninfer_suite ();
+  failed = gst_check_run_suite (s, "rnninfer", __FILE__);
+  {
+    GDir *d = g_dir_open (tmpdir, 0, NULL);
+    const gchar *name;
+
+    while (d && (name = g_dir_read_name (d))) {
+      gchar *p = g_build_filename (tmpdir, name, NULL);
+
+      g_unlink (p);
+      g_free (p);
+    }
+    if (d)
+      g_dir_close (d);
+    g_rmdir (tmpdir);
+    g_free (tmpdir);
+  }
+  return failed;
+}
