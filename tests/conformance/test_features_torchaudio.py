@@ -1,0 +1,266 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""rnnfeatures against torchaudio.compliance.kaldi (Kaldi's fbank and MFCC) on real recordings.
+
+Real FSDD recordings (8 kHz, 16-bit, five speakers) go through a real pipeline,
+    filesrc ! wavparse [! audioconvert ! F32LE] ! rnnfeatures ... ! appsink
+and the frames must equal torchaudio.compliance.kaldi.fbank / .mfcc with the same options
+(dither=0, energy_floor=0 as the element's defaults) on the same samples.
+
+Error measure: max over all frames and values of |got - ref| / max(|ref|, 1). Relative for large
+values, absolute below 1: log energies and cepstra cross zero, where a pure relative error is
+meaningless. Two references per case:
+  - torchaudio as users run it (float32): tolerance 1e-3. Its mel banks and DCT matrix are built
+    in float32 whatever the input's dtype, so MFCCs differ from exact values by up to ~5e-4 (the
+    lifter multiplies high cepstra by up to 12);
+  - torchaudio with float64 as the default dtype and a float64 waveform, i.e. Kaldi's formulas
+    computed exactly: tolerance 1e-5 (the element computes in double and outputs float32).
+
+Also checks frame counts (snip-edges true and false), timestamps (frame m at m * frame-shift) and
+deltas against torchaudio.functional.compute_deltas (win_length=5, Kaldi's window 2). Kaldi's
+delta-delta clamps the ORIGINAL frames at the edges, which equals compute_deltas applied twice to
+the features padded by 4 replicated frames on each side, cropped back.
+
+Run by meson (suite conformance) with GST_PLUGIN_PATH pointing at the build; exit 77 (skip) when
+the data set is absent.
+"""
+import math
+import os
+import sys
+import tempfile
+import wave
+
+import numpy as np
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+import torch  # noqa: E402
+import torchaudio.compliance.kaldi as kaldi  # noqa: E402
+import torchaudio.functional as taf  # noqa: E402
+
+TOLERANCE = 1e-3         # against torchaudio in float32
+STRICT_TOLERANCE = 1e-5  # against torchaudio in float64
+FILES = ["0_george_5.wav", "3_jackson_12.wav", "5_nicolas_20.wav", "7_theo_33.wav",
+         "9_yweweler_41.wav"]
+
+failures = []
+worst = {}
+
+
+def read_wav(path):
+    with wave.open(path, "rb") as w:
+        assert w.getnchannels() == 1 and w.getsampwidth() == 2, path
+        rate = w.getframerate()
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return rate, data
+
+
+def write_wav(path, rate, samples):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2").tobytes())
+
+
+def run_pipeline(path, props, f32=False):
+    """Frames (T x N float32) and their PTS (ns) from rnnfeatures on the file."""
+    convert = "audioconvert ! audio/x-raw,format=F32LE ! " if f32 else ""
+    desc = ("filesrc location=\"%s\" ! wavparse ! %srnnfeatures name=f %s ! "
+            "appsink name=sink sync=false" % (path, convert, props))
+    pipeline = Gst.parse_launch(desc)
+    sink = pipeline.get_by_name("sink")
+    pipeline.set_state(Gst.State.PLAYING)
+    frames, pts, dim = [], [], None
+    while True:
+        sample = sink.emit("try-pull-sample", 10 * Gst.SECOND)
+        if sample is None:
+            break
+        if dim is None:
+            s = sample.get_caps().get_structure(0)
+            assert s.get_name() == "other/tensors", s.to_string()
+            dim = int(s.get_value("dimensions").split(":")[0])
+        buf = sample.get_buffer()
+        ok, info = buf.map(Gst.MapFlags.READ)
+        assert ok
+        frames.append(np.frombuffer(bytes(info.data), dtype=np.float32).copy())
+        buf.unmap(info)
+        pts.append(buf.pts)
+    msg = pipeline.get_bus().pop_filtered(Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    if msg is not None:
+        err, dbg = msg.parse_error()
+        raise RuntimeError("%s: %s (%s)" % (desc, err.message, dbg))
+    if not frames:
+        return np.zeros((0, 0), dtype=np.float32), pts
+    out = np.stack(frames)
+    assert out.shape[1] == dim, (out.shape, dim)
+    return out, pts
+
+
+def reference(fn, wav):
+    """fn(waveform) computed by torchaudio in float32 and in float64 (see the top)."""
+    out = []
+    for dtype in (torch.float32, torch.float64):
+        torch.set_default_dtype(dtype)
+        try:
+            out.append(fn(wav.to(dtype)).detach().numpy().astype(np.float64))
+        finally:
+            torch.set_default_dtype(torch.float32)
+    return out
+
+
+def max_error(got, ref):
+    return float(np.max(np.abs(got - ref) / np.maximum(np.abs(ref), 1.0))) if ref.size else 0.0
+
+
+def compare(name, got, fn, wav, pts=None, shift_ms=10.0):
+    ref, ref64 = reference(fn, wav)
+    if got.shape != ref.shape:
+        failures.append("%s: shape %s, torchaudio %s" % (name, got.shape, ref.shape))
+        print("FAIL %-50s shape %s vs %s" % (name, got.shape, ref.shape))
+        return
+    err, err64 = max_error(got, ref), max_error(got, ref64)
+    case = name.split(" [")[0]
+    w32, w64 = worst.get(case, (0.0, 0.0))
+    worst[case] = (max(w32, err), max(w64, err64))
+    status = "ok  " if err <= TOLERANCE and err64 <= STRICT_TOLERANCE else "FAIL"
+    if err > TOLERANCE:
+        failures.append("%s: max error %.3g > %g" % (name, err, TOLERANCE))
+    if err64 > STRICT_TOLERANCE:
+        failures.append("%s: max error vs float64 %.3g > %g" % (name, err64, STRICT_TOLERANCE))
+    if pts is not None:
+        expected = [round(m * shift_ms * 1e6) for m in range(len(pts))]
+        if any(abs(p - e) > 1 for p, e in zip(pts, expected)):
+            failures.append("%s: timestamps %s... expected %s..." % (name, pts[:3], expected[:3]))
+            status = "FAIL"
+    print("%s %-58s %4d x %-3d max error %.3g (float64: %.3g)"
+          % (status, name, ref.shape[0], ref.shape[1] if ref.ndim > 1 else 0, err, err64))
+
+
+def kaldi_deltas(feats, order):
+    """Kaldi's add-deltas (window 2) from torchaudio.functional.compute_deltas, see the top."""
+    x = feats.T.unsqueeze(0)  # (1, N, T)
+    pad = 2 * order
+    xp = torch.nn.functional.pad(x, (pad, pad), mode="replicate")
+    outs = [feats]
+    d = xp
+    for _ in range(order):
+        d = taf.compute_deltas(d, win_length=5)
+        outs.append(d[0, :, pad:pad + feats.shape[0]].T)
+    return torch.cat(outs, dim=1)
+
+
+def main():
+    data = os.environ.get("RNN_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "..",
+                                                    "shared", "data"))
+    rec = os.path.join(data, "fsdd", "recordings")
+    if not os.path.isdir(rec):
+        print("skip: no FSDD recordings at %s" % rec)
+        return 77
+    Gst.init(None)
+    if Gst.ElementFactory.find("rnnfeatures") is None:
+        print("FAIL: element rnnfeatures not found (GST_PLUGIN_PATH=%s)"
+              % os.environ.get("GST_PLUGIN_PATH"))
+        return 1
+
+    windows = ["hamming", "hanning", "rectangular", "blackman", "hamming"]
+    for i, name in enumerate(FILES):
+        path = os.path.join(rec, name)
+        rate, samples = read_wav(path)
+        wav = torch.from_numpy(samples.astype(np.float64)).unsqueeze(0)
+        common = dict(sample_frequency=rate, dither=0.0, energy_floor=0.0)
+        tag = " [%s]" % name
+
+        got, pts = run_pipeline(path, "")
+        compare("fbank defaults" + tag, got, lambda x: kaldi.fbank(x, **common), wav, pts)
+
+        got, pts = run_pipeline(path, "kind=mfcc")
+        compare("mfcc defaults" + tag, got, lambda x: kaldi.mfcc(x, **common), wav, pts)
+
+        got, pts = run_pipeline(path, "snip-edges=false")
+        compare("fbank snip-edges=false" + tag, got,
+                lambda x: kaldi.fbank(x, snip_edges=False, **common), wav, pts)
+
+        got, pts = run_pipeline(path, "kind=mfcc snip-edges=false use-energy=true")
+        compare("mfcc snip-edges=false use-energy" + tag, got,
+                lambda x: kaldi.mfcc(x, snip_edges=False, use_energy=True, **common), wav, pts)
+
+        w = windows[i]
+        got, _ = run_pipeline(path, "window-type=%s" % w)
+        compare("fbank window-type=%s" % w + tag, got,
+                lambda x: kaldi.fbank(x, window_type=w, **common), wav)
+
+        got, _ = run_pipeline(path, "use-energy=true raw-energy=false num-mel-bins=40 low-freq=64 "
+                              "high-freq=-400 preemphasis-coefficient=0.9")
+        compare("fbank use-energy raw-energy=false 40 bins 64..-400 Hz" + tag, got,
+                lambda x: kaldi.fbank(x, use_energy=True, raw_energy=False, num_mel_bins=40,
+                                      low_freq=64, high_freq=-400, preemphasis_coefficient=0.9,
+                                      **common), wav)
+
+        got, _ = run_pipeline(path, "use-power=false use-log-fbank=false remove-dc-offset=false "
+                              "energy-floor=1.0 use-energy=true frame-length=32 frame-shift=16")
+        compare("fbank magnitude, linear, dc kept, 32/16 ms" + tag, got,
+                lambda x: kaldi.fbank(x, use_power=False, use_log_fbank=False,
+                                      remove_dc_offset=False, use_energy=True, frame_length=32,
+                                      frame_shift=16, sample_frequency=rate, dither=0.0,
+                                      energy_floor=1.0), wav)
+
+        got, _ = run_pipeline(path, "kind=mfcc num-mel-bins=30 num-ceps=20 cepstral-lifter=0 "
+                              "round-to-power-of-two=false window-type=blackman")
+        compare("mfcc 30 bins 20 ceps no lifter, FFT 200" + tag, got,
+                lambda x: kaldi.mfcc(x, num_mel_bins=30, num_ceps=20, cepstral_lifter=0.0,
+                                     round_to_power_of_two=False, window_type="blackman",
+                                     **common), wav)
+
+        got, pts = run_pipeline(path, "kind=mfcc deltas=2")
+        compare("mfcc deltas=2 (add-deltas)" + tag, got,
+                lambda x: kaldi_deltas(kaldi.mfcc(x, **common), 2), wav, pts)
+
+        got, _ = run_pipeline(path, "deltas=1 snip-edges=false")
+
+        def fbank_compute_deltas(x):
+            fb = kaldi.fbank(x, snip_edges=False, **common)
+            return torch.cat([fb, taf.compute_deltas(fb.T, win_length=5).T], dim=1)
+
+        compare("fbank deltas=1 vs compute_deltas" + tag, got, fbank_compute_deltas, wav)
+
+        got, _ = run_pipeline(path, "kind=mfcc", f32=True)
+        compare("mfcc from F32 audio (x 32768)" + tag, got, lambda x: kaldi.mfcc(x, **common), wav)
+
+    # Another rate: 22050 Hz gives fractional window and shift lengths (551.25, 220.5 samples),
+    # which Kaldi truncates.
+    rate, samples = read_wav(os.path.join(rec, FILES[0]))
+    up = np.interp(np.arange(0, len(samples), rate / 22050.0), np.arange(len(samples)),
+                   samples.astype(np.float64))
+    up = np.clip(np.round(up), -32768, 32767)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "22050.wav")
+        write_wav(path, 22050, up)
+        wav = torch.from_numpy(up).unsqueeze(0)
+        common = dict(sample_frequency=22050, dither=0.0, energy_floor=0.0)
+        got, _ = run_pipeline(path, "kind=mfcc num-mel-bins=40 snip-edges=false")
+        compare("mfcc 40 bins at 22050 Hz snip-edges=false", got,
+                lambda x: kaldi.mfcc(x, num_mel_bins=40, snip_edges=False, **common), wav)
+        got, _ = run_pipeline(path, "num-mel-bins=80 high-freq=8000")
+        compare("fbank 80 bins at 22050 Hz up to 8 kHz", got,
+                lambda x: kaldi.fbank(x, num_mel_bins=80, high_freq=8000, **common), wav)
+
+    print("\nworst error per case: vs torchaudio float32 (tolerance %g), float64 (tolerance %g)"
+          % (TOLERANCE, STRICT_TOLERANCE))
+    for case, (err, err64) in sorted(worst.items()):
+        print("  %-58s %.3g  %.3g" % (case, err, err64))
+    if failures:
+        print("\n%d FAILURES:" % len(failures))
+        for f in failures:
+            print("  " + f)
+        return 1
+    print("all %d cases within tolerance" % len(worst))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
