@@ -557,6 +557,17 @@ GST_START_TEST (test_settings_event_and_latency)
   fail_unless_equals_uint64 (min, 45 * GST_MSECOND);
   gst_query_unref (q);
   gst_harness_teardown (h);
+
+  /* snip-edges=false: the window is centred, frame-length / 2 + frame-shift / 2 */
+  h = harness_new ("snip-edges", FALSE, NULL);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, 400, 0)), GST_FLOW_OK);
+  q = gst_query_new_latency ();
+  fail_unless (gst_pad_peer_query (h->sinkpad, q));
+  gst_query_parse_latency (q, &live, &min, &max);
+  fail_unless_equals_uint64 (min, 17500 * GST_USECOND);
+  gst_query_unref (q);
+  gst_harness_teardown (h);
 }
 GST_END_TEST;
 
