@@ -16,6 +16,9 @@
  * - The label of a sequence is the `rnn-label` tag (a string tag this element registers) of the
  *   current stream, else its `title` tag, else the #GstRnnTrain:label property. Tags are per stream:
  *   STREAM_START forgets them.
+ * - An optional `rnn-group` string tag groups sequences (say, the augmented copies of one
+ *   recording, or one speaker): a group goes wholly to training or wholly to validation. A new
+ *   group also ends the sequence.
  * - task=classification: labels are class names. The classes are #GstRnnTrain:classes when set
  *   (that order is the model's output order), else those of #GstRnnTrain:init-model, else every
  *   label seen, sorted by byte value (strcmp). The model's `labels` metadata lists them in output
@@ -156,6 +159,7 @@ typedef struct
 typedef struct
 {
   gchar *label;
+  gchar *group;                 /* rnn-group tag, or NULL: a group of its own */
   gfloat *x;                    /* T x feature_size */
   gint T;
 } GstRnnTrainSequence;
@@ -169,6 +173,7 @@ struct _GstRnnTrain
   /* streaming thread */
   gint feature_size;            /* from caps; 0 before caps */
   gchar *tag_label;             /* label from the current stream's tags */
+  gchar *tag_group;             /* rnn-group from the current stream's tags */
   gchar *seq_label;             /* label of the sequence being collected */
   GArray *frames;               /* floats of the sequence being collected */
   GPtrArray *sequences;         /* GstRnnTrainSequence */
@@ -708,6 +713,7 @@ sequence_free (gpointer data)
 {
   GstRnnTrainSequence *seq = data;
   g_free (seq->label);
+  g_free (seq->group);
   g_free (seq->x);
   g_free (seq);
 }
@@ -719,6 +725,7 @@ gst_rnn_train_end_sequence (GstRnnTrain * self)
   if (self->frames->len > 0 && self->seq_label && self->feature_size > 0) {
     GstRnnTrainSequence *seq = g_new0 (GstRnnTrainSequence, 1);
     seq->label = g_strdup (self->seq_label);
+    seq->group = g_strdup (self->tag_group);
     seq->T = (gint) (self->frames->len / (guint) self->feature_size);
     seq->x = g_memdup2 (self->frames->data, self->frames->len * sizeof (gfloat));
     g_ptr_array_add (self->sequences, seq);
@@ -735,6 +742,7 @@ gst_rnn_train_reset_collection (GstRnnTrain * self)
   g_array_set_size (self->frames, 0);
   g_clear_pointer (&self->seq_label, g_free);
   g_clear_pointer (&self->tag_label, g_free);
+  g_clear_pointer (&self->tag_group, g_free);
   g_ptr_array_set_size (self->sequences, 0);
   g_clear_pointer (&self->feature_settings, gst_structure_free);
   self->total_frames = 0;
@@ -885,9 +893,16 @@ static void
 gst_rnn_train_handle_tags (GstRnnTrain * self, GstEvent * event)
 {
   GstTagList *tags;
-  gchar *label = NULL;
+  gchar *label = NULL, *group = NULL;
 
   gst_event_parse_tag (event, &tags);
+  if (gst_tag_list_get_string (tags, GST_RNN_TAG_GROUP, &group)) {
+    /* a new group is a new sequence, even with the same label */
+    if (g_strcmp0 (group, self->tag_group) != 0)
+      gst_rnn_train_end_sequence (self);
+    g_free (self->tag_group);
+    self->tag_group = group;
+  }
   if (!gst_tag_list_get_string (tags, GST_RNN_TAG_LABEL, &label))
     gst_tag_list_get_string (tags, GST_TAG_TITLE, &label);
   if (!label)
@@ -908,6 +923,7 @@ gst_rnn_train_event (GstBaseSink * sink, GstEvent * event)
     case GST_EVENT_STREAM_START:
       gst_rnn_train_end_sequence (self);
       g_clear_pointer (&self->tag_label, g_free);
+      g_clear_pointer (&self->tag_group, g_free);
       break;
     case GST_EVENT_TAG:
       gst_rnn_train_handle_tags (self, event);
@@ -1392,55 +1408,96 @@ fill_example (const FitJob * job, GPtrArray * seqs, guint i, rnn_example * ex)
 }
 
 /* Seeded, stratified by class for classification: each class gives round(split * count) of its
- * sequences (at least one when it has two or more) to validation. */
+ * groups (at least one when it has two or more) to validation. A group is the sequences that share
+ * an rnn-group tag (a sequence without one is a group of its own); it goes wholly to one side, so
+ * augmented copies of a recording never validate the model trained on it. A group's class is
+ * that of its first sequence. */
 static void
 fit_job_split (FitJob * job, GPtrArray * seqs)
 {
-  guint n = seqs->len;
+  guint n = seqs->len, n_units = 0;
   guint64 rng = job->s.seed ^ 0x5deece66dULL;
-  gint *order = g_new (gint, n);
-  gboolean *is_val = g_new0 (gboolean, n);
-  gint n_groups = job->labels ? job->n_classes : 1;
+  gint *unit_of = g_new (gint, n);      /* sequence -> group index */
+  gint *unit_class;
+  gint *order;
+  gboolean *unit_val;
+  GHashTable *groups = g_hash_table_new (g_str_hash, g_str_equal);
+  gint n_classes = job->labels ? job->n_classes : 1;
 
-  for (guint i = 0; i < n; i++)
-    order[i] = (gint) i;
-  for (guint i = n; i > 1; i--) {
-    guint j = (guint) (splitmix64 (&rng) % i);
-    gint t = order[i - 1];
-    order[i - 1] = order[j];
+  for (guint i = 0; i < n; i++) {
+    GstRnnTrainSequence *seq = g_ptr_array_index (seqs, i);
+    gpointer found;
+    if (seq->group && g_hash_table_lookup_extended (groups, seq->group, NULL, &found)) {
+      unit_of[i] = GPOINTER_TO_INT (found);
+    } else {
+      unit_of[i] = (gint) n_units++;
+      if (seq->group)
+        g_hash_table_insert (groups, seq->group, GINT_TO_POINTER (unit_of[i]));
+    }
+  }
+  g_hash_table_unref (groups);
+  unit_class = g_new0 (gint, n_units);
+  unit_val = g_new0 (gboolean, n_units);
+  order = g_new (gint, n_units);
+  for (guint i = n; i-- > 0;)
+    unit_class[unit_of[i]] = job->labels ? job->labels[i] : 0;
+  for (guint u = 0; u < n_units; u++)
+    order[u] = (gint) u;
+  for (guint u = n_units; u > 1; u--) {
+    guint j = (guint) (splitmix64 (&rng) % u);
+    gint t = order[u - 1];
+    order[u - 1] = order[j];
     order[j] = t;
   }
   if (job->s.validation_split > 0) {
-    for (gint g = 0; g < n_groups; g++) {
+    for (gint c = 0; c < n_classes; c++) {
       gint count = 0, taken = 0;
-      for (guint i = 0; i < n; i++)
-        if (!job->labels || job->labels[i] == g)
-          count++;
+      for (guint u = 0; u < n_units; u++)
+        count += unit_class[u] == c;
       gint want = (gint) floor (job->s.validation_split * count + 0.5);
       if (want == 0 && count >= 2)
         want = 1;
       if (want >= count)
         want = count - 1;
-      for (guint k = 0; k < n && taken < want; k++) {
-        gint i = order[k];
-        if (!job->labels || job->labels[i] == g) {
-          is_val[i] = TRUE;
+      for (guint k = 0; k < n_units && taken < want; k++) {
+        if (unit_class[order[k]] == c) {
+          unit_val[order[k]] = TRUE;
           taken++;
         }
       }
     }
   }
+  /* examples in shuffled group order (rnn_fit shuffles batches anyway) */
+  gint *rank = g_new (gint, n_units);
+  for (guint k = 0; k < n_units; k++)
+    rank[order[k]] = (gint) k;
+  gint *seq_order = g_new (gint, n);
+  for (guint i = 0; i < n; i++)
+    seq_order[i] = (gint) i;
+  /* a stable pass per rank keeps the sequences of a group in arrival order */
   job->train = g_new0 (rnn_example, n);
   job->val = g_new0 (rnn_example, n);
+  gint *by_rank_start = g_new0 (gint, n_units + 1);
+  for (guint i = 0; i < n; i++)
+    by_rank_start[rank[unit_of[i]] + 1]++;
+  for (guint k = 0; k < n_units; k++)
+    by_rank_start[k + 1] += by_rank_start[k];
+  for (guint i = 0; i < n; i++)
+    seq_order[by_rank_start[rank[unit_of[i]]]++] = (gint) i;
   for (guint k = 0; k < n; k++) {
-    gint i = order[k];
-    if (is_val[i])
+    gint i = seq_order[k];
+    if (unit_val[unit_of[i]])
       fill_example (job, seqs, (guint) i, &job->val[job->n_val++]);
     else
       fill_example (job, seqs, (guint) i, &job->train[job->n_train++]);
   }
+  g_free (by_rank_start);
+  g_free (seq_order);
+  g_free (rank);
   g_free (order);
-  g_free (is_val);
+  g_free (unit_val);
+  g_free (unit_class);
+  g_free (unit_of);
 }
 
 /* Per-input mean and 1/std over every training frame, stored as the model's normalisation. */
@@ -1696,6 +1753,10 @@ gst_rnn_train_fit (GstRnnTrain * self)
   if (!fit_job_normalize (&job, input_size, err, sizeof (err)))
     goto settings_error;
   fit_job_config (&job, &config);
+  if (rnn_train_validate (job.model, job.train, job.n_train, &config, err, sizeof (err)) != RNN_OK
+      || (job.n_val > 0 && rnn_train_validate (job.model, job.val, job.n_val, &config, err,
+              sizeof (err)) != RNN_OK))
+    goto settings_error;
 
   GST_INFO_OBJECT (self, "training on %d sequences (%d for validation), %d inputs, %d outputs, "
       "loss %s", job.n_train, job.n_val, input_size, job.outputs, rnn_loss_name (job.loss));
@@ -1763,6 +1824,7 @@ gst_rnn_train_finalize (GObject * object)
   GstRnnTrain *self = GST_RNN_TRAIN (object);
   settings_clear (&self->props);
   g_clear_pointer (&self->tag_label, g_free);
+  g_clear_pointer (&self->tag_group, g_free);
   g_clear_pointer (&self->seq_label, g_free);
   g_clear_pointer (&self->feature_settings, gst_structure_free);
   g_array_unref (self->frames);
@@ -1810,6 +1872,9 @@ gst_rnn_train_class_init (GstRnnTrainClass * klass)
   GST_DEBUG_CATEGORY_INIT (rnn_train_debug, "rnntrain", 0, "RNN training sink");
   gst_tag_register (GST_RNN_TAG_LABEL, GST_TAG_FLAG_META, G_TYPE_STRING, "rnn label",
       "label of a training sequence: a class name or a transcript", gst_tag_merge_use_first);
+  gst_tag_register (GST_RNN_TAG_GROUP, GST_TAG_FLAG_META, G_TYPE_STRING, "rnn group",
+      "training sequences of one group stay on one side of the validation split",
+      gst_tag_merge_use_first);
 
   gobject_class->set_property = gst_rnn_train_set_property;
   gobject_class->get_property = gst_rnn_train_get_property;
@@ -1841,8 +1906,8 @@ gst_rnn_train_class_init (GstRnnTrainClass * klass)
           GST_TYPE_RNN_TRAIN_LOSS, DEFAULT_LOSS, rw));
   g_object_class_install_property (gobject_class, PROP_VALIDATION_SPLIT,
       g_param_spec_double ("validation-split", "Validation split",
-          "Fraction of the sequences held out for validation (stratified by class, seeded); the "
-          "saved model is the best epoch by validation loss", 0.0, 0.9,
+          "Fraction of the sequences (or rnn-group groups) held out for validation, stratified by "
+          "class, seeded; the saved model is the best epoch by validation loss", 0.0, 0.9,
           DEFAULT_VALIDATION_SPLIT, rw));
   g_object_class_install_property (gobject_class, PROP_PATIENCE,
       g_param_spec_int ("patience", "Patience",

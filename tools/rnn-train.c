@@ -39,6 +39,7 @@
 
 #define RESET_EVENT_NAME "rnn-reset"
 #define LABEL_TAG "rnn-label"
+#define GROUP_TAG "rnn-group"
 
 typedef struct
 {
@@ -661,7 +662,10 @@ main (int argc, char **argv)
 
       gst_element_send_event (appsrc, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
               gst_structure_new_empty (RESET_EVENT_NAME)));
-      GstTagList *tags = gst_tag_list_new (LABEL_TAG, it->label, NULL);
+      /* the copies of one file are one group: they never straddle the validation split */
+      gchar *group = g_strdup_printf ("%u", i);
+      GstTagList *tags = gst_tag_list_new (LABEL_TAG, it->label, GROUP_TAG, group, NULL);
+      g_free (group);
       gst_tag_list_set_scope (tags, GST_TAG_SCOPE_STREAM);
       gst_element_send_event (appsrc, gst_event_new_tag (tags));
       GstBuffer *buf = gst_buffer_new_wrapped_bytes (data);

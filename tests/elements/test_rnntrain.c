@@ -352,6 +352,45 @@ GST_START_TEST (test_progress_messages)
 
 GST_END_TEST;
 
+/* A group (rnn-group tag) goes wholly to one side of the validation split. */
+GST_START_TEST (test_groups_stay_together)
+{
+  gchar *out = tmp_path ("groups.rnn");
+  gchar *props = g_strdup_printf ("output=%s epochs=1 validation-split=0.25 "
+      "architecture=\"gru(4) dense(softmax)\"", out);
+  GstHarness *h = harness_new (props);
+  GstBus *bus = harness_bus (h);
+  guint32 rng = 9;
+
+  start_stream (h, "s");
+  /* two groups of four sequences per class: one group per class validates (8 sequences), where
+   * a split of single sequences would take 2 of each class's 8 */
+  for (gint g = 0; g < 4; g++) {
+    gchar *group = g_strdup_printf ("g%d", g);
+    for (gint k = 0; k < 4; k++) {
+      GstTagList *tags = gst_tag_list_new (GST_RNN_TAG_LABEL, g % 2 ? "b" : "a",
+          GST_RNN_TAG_GROUP, group, NULL);
+      fail_unless (gst_harness_push_event (h, gst_event_new_tag (tags)));
+      push_reset (h);
+      push_sequence (h, g % 2, 4, &rng);
+    }
+    g_free (group);
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  rnn_model *m = load_model (out);
+  const char *data;
+  fail_unless (rnn_model_meta_string (m, "train.data", &data));
+  fail_unless (strstr (data, "8 training and 8 validation") != NULL, "%s", data);
+  rnn_model_unref (m);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  g_unlink (out);
+  g_free (out);
+  g_free (props);
+}
+
+GST_END_TEST;
+
 /* A small GRU separates two trends: the fit really learns, and the best model is saved. */
 GST_START_TEST (test_learns_two_classes)
 {
@@ -491,6 +530,7 @@ rnntrain_suite (void)
   tcase_add_test (tc, test_labels_and_sequences);
   tcase_add_test (tc, test_classes_property);
   tcase_add_test (tc, test_progress_messages);
+  tcase_add_test (tc, test_groups_stay_together);
   tcase_add_test (tc, test_learns_two_classes);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_init_model_input_size);
