@@ -693,6 +693,100 @@ GST_START_TEST (test_bad_settings_fail_negotiation)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_dither_is_seeded)
+{
+  gint16 samples[RATE];
+  Frames plain, a, b;
+  guint i;
+  gboolean differs = FALSE;
+
+  make_signal (samples, RATE, 11);
+  plain = run_once (samples, RATE, 23, NULL);
+  a = run_once (samples, RATE, 23, "dither", 1.0, NULL);
+  b = run_once (samples, RATE, 23, "dither", 1.0, NULL);
+  /* reproducible from run to run, and really dithered */
+  assert_same_frames (&a, &b);
+  for (i = 0; i < a.values->len; i++)
+    differs |= g_array_index (a.values, float, i) != g_array_index (plain.values, float, i);
+  fail_unless (differs, "dither=1 changed nothing");
+  frames_clear (&plain);
+  frames_clear (&a);
+  frames_clear (&b);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_channels_are_averaged)
+{
+  gint16 mono[RATE], stereo[2 * RATE];
+  GstHarness *h;
+  Frames a, b;
+  guint i;
+
+  make_signal (mono, RATE, 12);
+  /* left + right = 2 * mono: the average is exactly the mono signal */
+  for (i = 0; i < RATE; i++) {
+    stereo[2 * i] = mono[i] + 1000;
+    stereo[2 * i + 1] = mono[i] - 1000;
+  }
+  a = run_once (mono, RATE, 13, "kind", GST_RNN_FEATURES_KIND_MFCC, NULL);
+
+  h = harness_new ("kind", GST_RNN_FEATURES_KIND_MFCC, NULL);
+  gst_harness_set_src_caps_str (h, "audio/x-raw, format=S16LE, rate=8000, channels=2, "
+      "channel-mask=(bitmask)0x3, layout=interleaved");
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (stereo, 2 * RATE, 0)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  b = pull_frames (h, 13);
+  fail_unless_equals_int (b.frames, 98);
+  assert_same_frames (&a, &b);
+  frames_clear (&a);
+  frames_clear (&b);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_raw_deltas)
+{
+  /* two channels: a ramp of slope 0.5 per sample and a constant */
+  float in[2 * 20];
+  GstHarness *h = harness_new ("kind", GST_RNN_FEATURES_KIND_RAW, "deltas", 2, NULL);
+  GstBuffer *buf;
+  Frames f;
+  guint t;
+
+  for (t = 0; t < 20; t++) {
+    in[2 * t] = 0.5f * t;
+    in[2 * t + 1] = 3.0f;
+  }
+  gst_harness_set_src_caps_str (h, "audio/x-raw, format=F32LE, rate=50, channels=2, "
+      "layout=interleaved");
+  buf = gst_buffer_new_memdup (in, sizeof (in));
+  GST_BUFFER_PTS (buf) = 0;
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  /* 4 frames are held back for the delta-deltas until EOS */
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 16);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  f = pull_frames (h, 6);
+  fail_unless_equals_int (f.frames, 20);
+  for (t = 0; t < 20; t++) {
+    const float *v = &g_array_index (f.values, float, 6 * t);
+
+    fail_unless_equals_float (v[0], 0.5f * t);
+    fail_unless_equals_float (v[1], 3.0f);
+    fail_unless_equals_float (v[3], 0.0f);      /* constant: no delta */
+    if (t >= 4 && t < 16) {
+      /* the slope in the middle; the second derivative of a ramp is 0 */
+      fail_unless (fabsf (v[2] - 0.5f) < 1e-6f, "delta %g at %u", v[2], t);
+      fail_unless (fabsf (v[4]) < 1e-6f, "delta-delta %g at %u", v[4], t);
+    }
+    fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, t), t * 20 * GST_MSECOND);
+  }
+  /* at the edges Kaldi repeats the first / last frame: the delta shrinks */
+  fail_unless (g_array_index (f.values, float, 2) < 0.5f);
+  frames_clear (&f);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 static Suite *
 rnnfeatures_suite (void)
 {
@@ -712,6 +806,9 @@ rnnfeatures_suite (void)
   tcase_add_test (tc, test_settings_event_and_latency);
   tcase_add_test (tc, test_model_settings);
   tcase_add_test (tc, test_bad_settings_fail_negotiation);
+  tcase_add_test (tc, test_dither_is_seeded);
+  tcase_add_test (tc, test_channels_are_averaged);
+  tcase_add_test (tc, test_raw_deltas);
   return s;
 }
 
