@@ -231,6 +231,27 @@ def main():
         got, _ = run_pipeline(path, "kind=mfcc", f32=True)
         compare("mfcc from F32 audio (x 32768)" + tag, got, lambda x: kaldi.mfcc(x, **common), wav)
 
+    # model=: every setting from the model's features.* metadata (as rnntrain writes it).
+    sys.path.insert(0, os.path.join(os.environ.get("RNN_SOURCE_ROOT", os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..")), "tools"))
+    import rnnfile
+    path = os.path.join(rec, FILES[1])
+    rate, samples = read_wav(path)
+    wav = torch.from_numpy(samples.astype(np.float64)).unsqueeze(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = os.path.join(tmp, "m.rnn")
+        m = rnnfile.Model(26).add_layer("gru", 4).set_head("softmax", 2).init_zeros()
+        m.meta.update({"features.kind": "mfcc", "features.deltas": 1,
+                       "features.window-type": "hamming", "features.snip-edges": 0,
+                       "features.num-mel-bins": 25, "features.frame-shift": 10.0,
+                       "features.feature-size": 26})
+        rnnfile.write(m, model_path)
+        got, pts = run_pipeline(path, "model=\"%s\"" % model_path)
+        compare("model= (mfcc, deltas=1, hamming, 25 bins, no snip)", got,
+                lambda x: kaldi_deltas(kaldi.mfcc(x, window_type="hamming", num_mel_bins=25,
+                                                  snip_edges=False, sample_frequency=rate,
+                                                  dither=0.0, energy_floor=0.0), 1), wav, pts)
+
     # Another rate: 22050 Hz gives fractional window and shift lengths (551.25, 220.5 samples),
     # which Kaldi truncates.
     rate, samples = read_wav(os.path.join(rec, FILES[0]))
