@@ -24,6 +24,12 @@
 
 #include "train_internal.h"
 
+/* Without this, GCC keeps the clamps and selects of the activations as branches (a comparison
+ * could trap) and the kernels do not vectorise. No code here relies on floating-point traps. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 /* Elementwise kernels are compiled twice on x86-64 GCC: for AVX2+FMA machines and for the
  * baseline; the loader picks one at start-up. The math is the same in both. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
@@ -66,30 +72,55 @@ static inline float tanh_approx(float x) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Fused per-frame kernels. nb rows; G holds each row's gates (stride GH).
+ * Fused per-frame kernels. nb rows; G holds each row's gates (stride GH). Each row is handled by
+ * an inline function whose pointers are restrict parameters: that is what lets the compiler
+ * vectorise without run-time alias checks (one row's gate blocks never overlap).
  * ------------------------------------------------------------------------------------------- */
+#define R restrict
+static inline void lstm_forward_row(int H, float *R gi, float *R gf, float *R gg, float *R go,
+                                    const float *R bi, const float *R bf, const float *R bg,
+                                    const float *R bo, const float *R cp, float *R c, float *R tc,
+                                    float *R y) {
+  for (int j = 0; j < H; j++) {
+    float i = sigmoid_approx(gi[j] + bi[j]);
+    float f = sigmoid_approx(gf[j] + bf[j]);
+    float g = tanh_approx(gg[j] + bg[j]);
+    float o = sigmoid_approx(go[j] + bo[j]);
+    float cc = f * cp[j] + i * g;
+    float t = tanh_approx(cc);
+    gi[j] = i;
+    gf[j] = f;
+    gg[j] = g;
+    go[j] = o;
+    c[j] = cc;
+    tc[j] = t;
+    y[j] = o * t;
+  }
+}
+
 RNN_VECTOR_CLONES
 static void lstm_forward_rows(int nb, int H, float *G, const float *bias, const float *cp,
                               size_t ldcp, float *c, float *tc, float *y, size_t ldy) {
   for (int b = 0; b < nb; b++) {
     float *g = G + (size_t)b * 4 * H;
-    const float *cpr = cp + (size_t)b * ldcp;
-    float *cr = c + (size_t)b * H, *tcr = tc + (size_t)b * H, *yr = y + (size_t)b * ldy;
-    for (int j = 0; j < H; j++) {
-      float i = sigmoid_approx(g[j] + bias[j]);
-      float f = sigmoid_approx(g[H + j] + bias[H + j]);
-      float gg = tanh_approx(g[2 * H + j] + bias[2 * H + j]);
-      float o = sigmoid_approx(g[3 * H + j] + bias[3 * H + j]);
-      float cc = f * cpr[j] + i * gg;
-      float t = tanh_approx(cc);
-      g[j] = i;
-      g[H + j] = f;
-      g[2 * H + j] = gg;
-      g[3 * H + j] = o;
-      cr[j] = cc;
-      tcr[j] = t;
-      yr[j] = o * t;
-    }
+    lstm_forward_row(H, g, g + H, g + 2 * H, g + 3 * H, bias, bias + H, bias + 2 * H, bias + 3 * H,
+                     cp + (size_t)b * ldcp, c + (size_t)b * H, tc + (size_t)b * H,
+                     y + (size_t)b * ldy);
+  }
+}
+
+static inline void lstm_backward_row(int H, float *R gi, float *R gf, float *R gg, float *R go,
+                                     const float *R tc, const float *R cp, const float *R dy,
+                                     const float *R dh, float *R dc) {
+  for (int j = 0; j < H; j++) {
+    float i = gi[j], f = gf[j], g = gg[j], o = go[j], t = tc[j];
+    float d = dy[j] + dh[j];
+    float dct = d * o * (1.0f - t * t) + dc[j];
+    gi[j] = dct * g * i * (1.0f - i);
+    gf[j] = dct * cp[j] * f * (1.0f - f);
+    gg[j] = dct * i * (1.0f - g * g);
+    go[j] = d * t * o * (1.0f - o);
+    dc[j] = dct * f;
   }
 }
 
@@ -98,42 +129,57 @@ static void lstm_backward_rows(int nb, int H, float *G, const float *tc, const f
                                size_t ldcp, const float *dy, size_t lddy, const float *dh, float *dc) {
   for (int b = 0; b < nb; b++) {
     float *g = G + (size_t)b * 4 * H;
-    const float *tcr = tc + (size_t)b * H, *cpr = cp + (size_t)b * ldcp;
-    const float *dyr = dy + (size_t)b * lddy, *dhr = dh + (size_t)b * H;
-    float *dcr = dc + (size_t)b * H;
-    for (int j = 0; j < H; j++) {
-      float i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j], t = tcr[j];
-      float d = dyr[j] + dhr[j];
-      float dct = d * o * (1.0f - t * t) + dcr[j];
-      g[j] = dct * gg * i * (1.0f - i);
-      g[H + j] = dct * cpr[j] * f * (1.0f - f);
-      g[2 * H + j] = dct * i * (1.0f - gg * gg);
-      g[3 * H + j] = d * t * o * (1.0f - o);
-      dcr[j] = dct * f;
-    }
+    lstm_backward_row(H, g, g + H, g + 2 * H, g + 3 * H, tc + (size_t)b * H, cp + (size_t)b * ldcp,
+                      dy + (size_t)b * lddy, dh + (size_t)b * H, dc + (size_t)b * H);
   }
 }
 
-/* GRU, reset after the product: hh = W_hh h + b_hh is in HH (without the bias). */
+/* GRU, reset after the product: hh = W_hh h (without the bias) in hr|hz|hn. */
+static inline void gru_forward_row(int H, float *R gr, float *R gz, float *R gn, const float *R br,
+                                   const float *R bz, const float *R bn, const float *R b_hn,
+                                   const float *R hr, const float *R hz, const float *R hh_n,
+                                   const float *R hp, float *R hn_out, float *R y) {
+  for (int j = 0; j < H; j++) {
+    float r = sigmoid_approx(gr[j] + br[j] + hr[j]);
+    float z = sigmoid_approx(gz[j] + bz[j] + hz[j]);
+    float hn = hh_n[j] + b_hn[j];
+    float n = tanh_approx(gn[j] + bn[j] + r * hn);
+    gr[j] = r;
+    gz[j] = z;
+    gn[j] = n;
+    hn_out[j] = hn;
+    y[j] = (1.0f - z) * n + z * hp[j];
+  }
+}
+
 RNN_VECTOR_CLONES
 static void gru_forward_rows(int nb, int H, float *G, const float *bias, const float *b_hn,
                              const float *HH, const float *hp, size_t ldhp, float *hn_out, float *y,
                              size_t ldy) {
   for (int b = 0; b < nb; b++) {
     float *g = G + (size_t)b * 3 * H;
-    const float *hh = HH + (size_t)b * 3 * H, *hpr = hp + (size_t)b * ldhp;
-    float *hnr = hn_out + (size_t)b * H, *yr = y + (size_t)b * ldy;
-    for (int j = 0; j < H; j++) {
-      float r = sigmoid_approx(g[j] + bias[j] + hh[j]);
-      float z = sigmoid_approx(g[H + j] + bias[H + j] + hh[H + j]);
-      float hn = hh[2 * H + j] + b_hn[j];
-      float n = tanh_approx(g[2 * H + j] + bias[2 * H + j] + r * hn);
-      g[j] = r;
-      g[H + j] = z;
-      g[2 * H + j] = n;
-      hnr[j] = hn;
-      yr[j] = (1.0f - z) * n + z * hpr[j];
-    }
+    const float *hh = HH + (size_t)b * 3 * H;
+    gru_forward_row(H, g, g + H, g + 2 * H, bias, bias + H, bias + 2 * H, b_hn, hh, hh + H,
+                    hh + 2 * H, hp + (size_t)b * ldhp, hn_out + (size_t)b * H, y + (size_t)b * ldy);
+  }
+}
+
+static inline void gru_backward_row(int H, float *R gr, float *R gz, float *R gn, float *R dr,
+                                    float *R dz, float *R dn, const float *R hn, const float *R hp,
+                                    const float *R dy, float *R dh) {
+  for (int j = 0; j < H; j++) {
+    float r = gr[j], z = gz[j], n = gn[j];
+    float d = dy[j] + dh[j];
+    float dan = d * (1.0f - z) * (1.0f - n * n);
+    float daz = d * (hp[j] - n) * z * (1.0f - z);
+    float dar = dan * hn[j] * r * (1.0f - r);
+    gr[j] = dar;
+    gz[j] = daz;
+    gn[j] = dan;
+    dr[j] = dar;
+    dz[j] = daz;
+    dn[j] = dan * r;
+    dh[j] = d * z;
   }
 }
 
@@ -142,58 +188,64 @@ static void gru_backward_rows(int nb, int H, float *G, float *DHH, const float *
                               const float *hp, size_t ldhp, const float *dy, size_t lddy, float *dh) {
   for (int b = 0; b < nb; b++) {
     float *g = G + (size_t)b * 3 * H, *dhh = DHH + (size_t)b * 3 * H;
-    const float *hnr = hn_in + (size_t)b * H, *hpr = hp + (size_t)b * ldhp;
-    const float *dyr = dy + (size_t)b * lddy;
-    float *dhr = dh + (size_t)b * H;
-    for (int j = 0; j < H; j++) {
-      float r = g[j], z = g[H + j], n = g[2 * H + j];
-      float d = dyr[j] + dhr[j];
-      float dan = d * (1.0f - z) * (1.0f - n * n);
-      float daz = d * (hpr[j] - n) * z * (1.0f - z);
-      float dar = dan * hnr[j] * r * (1.0f - r);
-      g[j] = dar;
-      g[H + j] = daz;
-      g[2 * H + j] = dan;
-      dhh[j] = dar;
-      dhh[H + j] = daz;
-      dhh[2 * H + j] = dan * r;
-      dhr[j] = d * z;
-    }
+    gru_backward_row(H, g, g + H, g + 2 * H, dhh, dhh + H, dhh + 2 * H, hn_in + (size_t)b * H,
+                     hp + (size_t)b * ldhp, dy + (size_t)b * lddy, dh + (size_t)b * H);
   }
 }
 
-/* GRU, reset before the product, first half: r and z from RZ = W_hr|hz h; rh = r * h. */
+/* GRU, reset before the product, first half: r and z from rz = W_hr|hz h; rh = r * h. */
+static inline void grub_gates_row(int H, float *R gr, float *R gz, const float *R br,
+                                  const float *R bz, const float *R hr, const float *R hz,
+                                  const float *R hp, float *R rh) {
+  for (int j = 0; j < H; j++) {
+    float r = sigmoid_approx(gr[j] + br[j] + hr[j]);
+    float z = sigmoid_approx(gz[j] + bz[j] + hz[j]);
+    gr[j] = r;
+    gz[j] = z;
+    rh[j] = r * hp[j];
+  }
+}
+
 RNN_VECTOR_CLONES
 static void grub_forward_gates(int nb, int H, float *G, const float *bias, const float *RZ,
                                const float *hp, size_t ldhp, float *rh) {
   for (int b = 0; b < nb; b++) {
     float *g = G + (size_t)b * 3 * H;
-    const float *rz = RZ + (size_t)b * 2 * H, *hpr = hp + (size_t)b * ldhp;
-    float *rhr = rh + (size_t)b * H;
-    for (int j = 0; j < H; j++) {
-      float r = sigmoid_approx(g[j] + bias[j] + rz[j]);
-      float z = sigmoid_approx(g[H + j] + bias[H + j] + rz[H + j]);
-      g[j] = r;
-      g[H + j] = z;
-      rhr[j] = r * hpr[j];
-    }
+    const float *rz = RZ + (size_t)b * 2 * H;
+    grub_gates_row(H, g, g + H, bias, bias + H, rz, rz + H, hp + (size_t)b * ldhp,
+                   rh + (size_t)b * H);
   }
 }
 
 /* Second half: n from N = W_hn (r * h). */
+static inline void grub_output_row(int H, const float *R gz, float *R gn, const float *R bn,
+                                   const float *R nh, const float *R hp, float *R y) {
+  for (int j = 0; j < H; j++) {
+    float z = gz[j];
+    float n = tanh_approx(gn[j] + bn[j] + nh[j]);
+    gn[j] = n;
+    y[j] = (1.0f - z) * n + z * hp[j];
+  }
+}
+
 RNN_VECTOR_CLONES
 static void grub_forward_output(int nb, int H, float *G, const float *bias, const float *N,
                                 const float *hp, size_t ldhp, float *y, size_t ldy) {
   for (int b = 0; b < nb; b++) {
     float *g = G + (size_t)b * 3 * H;
-    const float *nr = N + (size_t)b * H, *hpr = hp + (size_t)b * ldhp;
-    float *yr = y + (size_t)b * ldy;
-    for (int j = 0; j < H; j++) {
-      float z = g[H + j];
-      float n = tanh_approx(g[2 * H + j] + bias[2 * H + j] + nr[j]);
-      g[2 * H + j] = n;
-      yr[j] = (1.0f - z) * n + z * hpr[j];
-    }
+    grub_output_row(H, g + H, g + 2 * H, bias + 2 * H, N + (size_t)b * H, hp + (size_t)b * ldhp,
+                    y + (size_t)b * ldy);
+  }
+}
+
+static inline void grub_zn_row(int H, float *R gz, float *R gn, const float *R hp,
+                               const float *R dy, float *R dh) {
+  for (int j = 0; j < H; j++) {
+    float z = gz[j], n = gn[j];
+    float d = dy[j] + dh[j];
+    gz[j] = d * (hp[j] - n) * z * (1.0f - z);
+    gn[j] = d * (1.0f - z) * (1.0f - n * n);
+    dh[j] = d * z;
   }
 }
 
@@ -202,60 +254,60 @@ static void grub_backward_zn(int nb, int H, float *G, const float *hp, size_t ld
                              size_t lddy, float *dh) {
   for (int b = 0; b < nb; b++) {
     float *g = G + (size_t)b * 3 * H;
-    const float *hpr = hp + (size_t)b * ldhp, *dyr = dy + (size_t)b * lddy;
-    float *dhr = dh + (size_t)b * H;
-    for (int j = 0; j < H; j++) {
-      float z = g[H + j], n = g[2 * H + j];
-      float d = dyr[j] + dhr[j];
-      g[H + j] = d * (hpr[j] - n) * z * (1.0f - z);
-      g[2 * H + j] = d * (1.0f - z) * (1.0f - n * n);
-      dhr[j] = d * z;
-    }
+    grub_zn_row(H, g + H, g + 2 * H, hp + (size_t)b * ldhp, dy + (size_t)b * lddy,
+                dh + (size_t)b * H);
   }
 }
 
-/* DRH = d(r * h): into dar and dh. */
+/* drh = d(r * h): into dar and dh. */
+static inline void grub_r_row(int H, float *R gr, const float *R drh, const float *R hp,
+                              float *R dh) {
+  for (int j = 0; j < H; j++) {
+    float r = gr[j];
+    gr[j] = drh[j] * hp[j] * r * (1.0f - r);
+    dh[j] += drh[j] * r;
+  }
+}
+
 RNN_VECTOR_CLONES
 static void grub_backward_r(int nb, int H, float *G, const float *DRH, const float *hp, size_t ldhp,
                             float *dh) {
-  for (int b = 0; b < nb; b++) {
-    float *g = G + (size_t)b * 3 * H;
-    const float *drh = DRH + (size_t)b * H, *hpr = hp + (size_t)b * ldhp;
-    float *dhr = dh + (size_t)b * H;
-    for (int j = 0; j < H; j++) {
-      float r = g[j];
-      g[j] = drh[j] * hpr[j] * r * (1.0f - r);
-      dhr[j] += drh[j] * r;
-    }
+  for (int b = 0; b < nb; b++)
+    grub_r_row(H, G + (size_t)b * 3 * H, DRH + (size_t)b * H, hp + (size_t)b * ldhp,
+               dh + (size_t)b * H);
+}
+
+static inline void rnn_forward_row(int H, int relu, float *R g, const float *R bias, float *R y) {
+  for (int j = 0; j < H; j++) {
+    float a = g[j] + bias[j];
+    float h = relu ? (a > 0.0f ? a : 0.0f) : tanh_approx(a);
+    g[j] = h;
+    y[j] = h;
   }
 }
 
 RNN_VECTOR_CLONES
 static void rnn_forward_rows(int nb, int H, int relu, float *G, const float *bias, float *y,
                              size_t ldy) {
-  for (int b = 0; b < nb; b++) {
-    float *g = G + (size_t)b * H, *yr = y + (size_t)b * ldy;
-    for (int j = 0; j < H; j++) {
-      float a = g[j] + bias[j];
-      float h = relu ? (a > 0.0f ? a : 0.0f) : tanh_approx(a);
-      g[j] = h;
-      yr[j] = h;
-    }
+  for (int b = 0; b < nb; b++)
+    rnn_forward_row(H, relu, G + (size_t)b * H, bias, y + (size_t)b * ldy);
+}
+
+static inline void rnn_backward_row(int H, int relu, float *R g, const float *R dy,
+                                    const float *R dh) {
+  for (int j = 0; j < H; j++) {
+    float h = g[j], d = dy[j] + dh[j];
+    g[j] = relu ? (h > 0.0f ? d : 0.0f) : d * (1.0f - h * h);
   }
 }
 
 RNN_VECTOR_CLONES
 static void rnn_backward_rows(int nb, int H, int relu, float *G, const float *dy, size_t lddy,
                               const float *dh) {
-  for (int b = 0; b < nb; b++) {
-    float *g = G + (size_t)b * H;
-    const float *dyr = dy + (size_t)b * lddy, *dhr = dh + (size_t)b * H;
-    for (int j = 0; j < H; j++) {
-      float h = g[j], d = dyr[j] + dhr[j];
-      g[j] = relu ? (h > 0.0f ? d : 0.0f) : d * (1.0f - h * h);
-    }
-  }
+  for (int b = 0; b < nb; b++)
+    rnn_backward_row(H, relu, G + (size_t)b * H, dy + (size_t)b * lddy, dh + (size_t)b * H);
 }
+#undef R
 
 /* ---------------------------------------------------------------------------------------------
  * The shard and its buffers
