@@ -23,6 +23,7 @@
  */
 #include <cblas.h>
 /* (cblas.h pulls in <complex.h>, which defines the macro I: no variable here is named I.) */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,11 +199,12 @@ static void softmax_row(const rnn_kernel_ops *k, float *v, int n) {
 
 /* The head's activation on rows x O logits. */
 static void head_activate(const rnn_kernel_ops *k, rnn_head_kind head, float *v, int rows, int O) {
-  if (head == RNN_HEAD_SIGMOID)
-    k->sigmoid(v, rows * O);
-  else if (head == RNN_HEAD_SOFTMAX)
-    for (int r = 0; r < rows; r++)
+  for (int r = 0; r < rows; r++) {
+    if (head == RNN_HEAD_SIGMOID)
+      k->sigmoid(v + (size_t)r * (size_t)O, O);
+    else if (head == RNN_HEAD_SOFTMAX)
       softmax_row(k, v + (size_t)r * (size_t)O, O);
+  }
 }
 
 /* out[rows][O] = head(Y[rows][D]) (or a copy of Y without a head). */
@@ -609,9 +611,9 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
   batch_plan p;
   if ((rc = batch_plan_init(&p, lengths, batch)) != RNN_OK)
     return rc;
-  if (p.N == 0) {
+  if (p.N == 0 || p.N > INT_MAX) { /* BLAS takes int row counts */
     batch_plan_free(&p);
-    return RNN_OK;
+    return p.N == 0 ? RNN_OK : RNN_EINVAL;
   }
   const rnn_kernel_ops *k = rnn_kernels();
   const size_t N = p.N, B = (size_t)batch, IN = (size_t)m->input_size;
