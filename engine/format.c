@@ -1064,6 +1064,16 @@ static int serialize(const rnn_model *m, void **data, size_t *size, save_error *
   if (!m->finalized) return save_fail(e, RNN_EINVAL, "the model is not finalized");
   arch_desc a;
   model_arch(m, &a);
+  /* The engine can build models larger than version 1 files describe: refuse to write a file that
+   * no reader would accept. */
+  if (a.input_size > MAX_ARCH_SIZE)
+    return save_fail(e, RNN_EINVAL, "input size %d exceeds the file format's limit (%d)", a.input_size, MAX_ARCH_SIZE);
+  for (int l = 0; l < a.layers; l++)
+    if (a.hidden[l] > MAX_ARCH_SIZE)
+      return save_fail(e, RNN_EINVAL, "layer %d has %d units, more than the file format's limit (%d)", l, a.hidden[l],
+                       MAX_ARCH_SIZE);
+  if (a.head != RNN_HEAD_NONE && a.outputs > MAX_ARCH_SIZE)
+    return save_fail(e, RNN_EINVAL, "%d outputs exceed the file format's limit (%d)", a.outputs, MAX_ARCH_SIZE);
   tensor_spec specs[RNN_MAX_TENSORS + 2];
   const float *src[RNN_MAX_TENSORS + 2];
   int n = arch_tensor_specs(&a, specs);

@@ -652,6 +652,19 @@ static void test_specific_damage(void) {
   CHECK(rnn_model_save_memory(m, &data, &size) == RNN_EINVAL && data == NULL);
   rnn_model_remove_meta(m, "str");
 
+  /* The engine builds models wider than the format's limits; the writer says so instead of
+   * writing a file no reader accepts. */
+  {
+    layer_cfg one = {RNN_CELL_RNN_TANH, 1, 0};
+    rnn_model *wide = make_model(70000, 1, &one, RNN_HEAD_NONE, 0, RNN_POOL_LAST, 0, 5);
+    CHECK(wide != NULL);
+    data = NULL;
+    if (wide) CHECK(rnn_model_save_memory(wide, &data, &size) == RNN_EINVAL && data == NULL);
+    if (wide) CHECK(rnn_model_save(wide, "/nonexistent-folder/x.rnn", err, sizeof err) == RNN_EINVAL);
+    CHECK_MSG(strstr(err, "input size 70000 exceeds the file format's limit (65536)"), "%s", err);
+    rnn_model_unref(wide);
+  }
+
   /* A model holding NaN is refused by the writer too, with the tensor named. */
   rnn_model_params(m)[5] = NAN;
   data = NULL;
