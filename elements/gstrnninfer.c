@@ -275,26 +275,26 @@ gst_rnn_infer_class_init (GstRnnInferClass * klass)
           -1, G_MAXINT16, DEFAULT_VAD_FEATURE, ready));
   g_object_class_install_property (gobject_class, PROP_MIN_SPEECH,
       g_param_spec_uint ("min-speech", "Minimum speech (ms)",
-          "Utterances with less speech than this are noise: no result", 0, 60000,
+          "Milliseconds of speech an utterance needs to give a result (shorter ones are noise)", 0, 60000,
           DEFAULT_MIN_SPEECH, ready));
   g_object_class_install_property (gobject_class, PROP_MIN_SILENCE,
       g_param_spec_uint ("min-silence", "Minimum silence (ms)",
-          "Silence that ends an utterance (hangover); shorter pauses stay inside it", 0, 60000,
+          "Milliseconds of silence that end an utterance (hangover); shorter pauses stay inside it", 0, 60000,
           DEFAULT_MIN_SILENCE, ready));
   g_object_class_install_property (gobject_class, PROP_MAX_UTTERANCE,
       g_param_spec_uint ("max-utterance", "Maximum utterance (ms)",
-          "An utterance this long ends (and gives its result) even without silence", 100,
+          "Milliseconds after which an utterance ends (and gives its result) even without silence", 100,
           600000, DEFAULT_MAX_UTTERANCE, ready));
   g_object_class_install_property (gobject_class, PROP_WINDOW_LENGTH,
       g_param_spec_uint ("window-length", "Window length (ms)",
-          "mode=window: the span of stream each result covers", 1, 600000,
+          "mode=window: milliseconds of stream each result covers", 1, 600000,
           DEFAULT_WINDOW_LENGTH, ready));
   g_object_class_install_property (gobject_class, PROP_WINDOW_HOP,
       g_param_spec_uint ("window-hop", "Window hop (ms)",
-          "mode=window: time between results", 1, 600000, DEFAULT_WINDOW_HOP, ready));
+          "mode=window: milliseconds of stream between results", 1, 600000, DEFAULT_WINDOW_HOP, ready));
   g_object_class_install_property (gobject_class, PROP_SMOOTHING,
       g_param_spec_uint ("smoothing", "Posterior smoothing (ms)",
-          "Moving average of the class posteriors over this span before a result is chosen "
+          "Milliseconds over which the class posteriors are averaged before a result is chosen "
           "(per frame for streaming models in utterance mode, per hop in window mode); 0 = off",
           0, 60000, DEFAULT_SMOOTHING, ready));
   g_object_class_install_property (gobject_class, PROP_CONFIDENCE_THRESHOLD,
@@ -307,7 +307,8 @@ gst_rnn_infer_class_init (GstRnnInferClass * klass)
           1, 256, DEFAULT_BEAM_WIDTH, ready));
   g_object_class_install_property (gobject_class, PROP_PARTIAL_INTERVAL,
       g_param_spec_uint ("partial-interval", "Partial result interval (ms)",
-          "Transcription: at most one partial result (final=false) per this much stream time, "
+          "Transcription: at most one partial result (final=false) per this many milliseconds of "
+          "stream time, "
           "when the text changed; 0 = no partial results", 0, 600000,
           DEFAULT_PARTIAL_INTERVAL, ready));
 

@@ -12,6 +12,7 @@
 #include "gstrnninfer.h"
 #include "rnn.h"
 #include "rnncaps.h"
+#include "rnnmodelcache.h"
 #include "rnnresults.h"
 
 #define FRAME (10 * GST_MSECOND)        /* 100 frames a second */
@@ -68,6 +69,43 @@ classifier_model (const gchar * name)
   return save_model (m, name);
 }
 
+/* The same classifier with a bidirectional layer: both directions compute what the forward one
+ * did, and the head adds half of each, so per-frame logits (and results) are the same. */
+static gchar *
+bidirectional_classifier_model (const gchar * name)
+{
+  rnn_model *m = rnn_model_new (2);
+  const float w_ih[4] = { 0, 1, 0, -1 }, zeros[8] = { 0 };
+  const float head_w[8] = { 0, 1, 0, 1, 1, 0, 1, 0 };
+  const char *labels[2] = { "no", "yes" };
+
+  fail_unless (rnn_model_add_layer (m, RNN_CELL_RNN_TANH, 2, 1) == 0);
+  fail_unless (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, 2, RNN_POOL_MEAN) == 0);
+  fail_unless (rnn_model_finalize (m) == 0);
+  fail_if (rnn_model_streamable (m));
+  for (int d = 0; d < 2; d++) {
+    gchar *n;
+
+    n = g_strdup_printf ("layer0.%s.w_ih", d ? "bwd" : "fwd");
+    set_tensor (m, n, w_ih, 4);
+    g_free (n);
+    n = g_strdup_printf ("layer0.%s.w_hh", d ? "bwd" : "fwd");
+    set_tensor (m, n, zeros, 4);
+    g_free (n);
+    n = g_strdup_printf ("layer0.%s.b_ih", d ? "bwd" : "fwd");
+    set_tensor (m, n, zeros, 2);
+    g_free (n);
+    n = g_strdup_printf ("layer0.%s.b_hh", d ? "bwd" : "fwd");
+    set_tensor (m, n, zeros, 2);
+    g_free (n);
+  }
+  set_tensor (m, "head.w", head_w, 8);
+  set_tensor (m, "head.b", zeros, 2);
+  rnn_model_set_meta_string (m, "task", "classification");
+  rnn_model_set_meta_strings (m, "labels", labels, 2);
+  return save_model (m, name);
+}
+
 static gdouble
 yes_confidence (void)
 {
@@ -87,31 +125,47 @@ stateful_model (const gchar * name)
   return save_model (m, name);
 }
 
-/* CTC: alphabet blank, "a", "b", " ". Inputs: x0 the VAD level, x1..x4 a one-hot of the symbol
- * the frame should emit; the output is that symbol with probability ~0.97. */
+/* CTC with 4 symbols; alphabet blank, "a", "b", " " unless given. Inputs: x0 the VAD level,
+ * x1..x4 a one-hot of the symbol the frame should emit; the output is that symbol with probability
+ * ~0.97. Bidirectional: both directions see the same and the head adds half of each. */
 #define CTC_IN 5
 static gchar *
-ctc_model (const gchar * name)
+ctc_model_full (const gchar * name, gboolean bidirectional, const char *const *alphabet)
 {
+  static const char *const default_alphabet[4] = { "_", "a", "b", " " };
   rnn_model *m = rnn_model_new (CTC_IN);
-  float w_ih[4 * CTC_IN] = { 0 }, zeros[16] = { 0 }, head_w[16] = { 0 };
-  const char *alphabet[4] = { "_", "a", "b", " " };
+  float w_ih[4 * CTC_IN] = { 0 }, zeros[16] = { 0 }, head_w[32] = { 0 };
+  gint dirs = bidirectional ? 2 : 1;
 
   for (int k = 0; k < 4; k++) {
     w_ih[k * CTC_IN + 1 + k] = 1.0f;
-    head_w[k * 4 + k] = 6.0f;
+    for (int d = 0; d < dirs; d++)
+      head_w[k * 4 * dirs + d * 4 + k] = 6.0f / dirs;
   }
-  fail_unless (rnn_model_add_layer (m, RNN_CELL_RNN_TANH, 4, 0) == 0);
+  fail_unless (rnn_model_add_layer (m, RNN_CELL_RNN_TANH, 4, bidirectional) == 0);
   fail_unless (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, 4, RNN_POOL_LAST) == 0);
   fail_unless (rnn_model_finalize (m) == 0);
-  set_tensor (m, "layer0.fwd.w_ih", w_ih, 4 * CTC_IN);
-  set_tensor (m, "layer0.fwd.w_hh", zeros, 16);
-  set_tensor (m, "layer0.fwd.b_ih", zeros, 4);
-  set_tensor (m, "layer0.fwd.b_hh", zeros, 4);
-  set_tensor (m, "head.w", head_w, 16);
+  for (int d = 0; d < dirs; d++) {
+    const gchar *dir = d ? "bwd" : "fwd";
+    gchar *n;
+
+    n = g_strdup_printf ("layer0.%s.w_ih", dir);
+    set_tensor (m, n, w_ih, 4 * CTC_IN);
+    g_free (n);
+    n = g_strdup_printf ("layer0.%s.w_hh", dir);
+    set_tensor (m, n, zeros, 16);
+    g_free (n);
+    n = g_strdup_printf ("layer0.%s.b_ih", dir);
+    set_tensor (m, n, zeros, 4);
+    g_free (n);
+    n = g_strdup_printf ("layer0.%s.b_hh", dir);
+    set_tensor (m, n, zeros, 4);
+    g_free (n);
+  }
+  set_tensor (m, "head.w", head_w, 16 * dirs);
   set_tensor (m, "head.b", zeros, 4);
   rnn_model_set_meta_string (m, "task", "transcription");
-  rnn_model_set_meta_strings (m, "alphabet", alphabet, 4);
+  rnn_model_set_meta_strings (m, "alphabet", alphabet ? alphabet : default_alphabet, 4);
   return save_model (m, name);
 }
 
@@ -398,26 +452,42 @@ GST_START_TEST (test_confidence_threshold)
 
 GST_END_TEST;
 
-/* Smoothing averages the posteriors of the last frames of the utterance. */
-GST_START_TEST (test_smoothing)
+/* Smoothing averages the pooled posteriors of the utterance's last frames. 10 "yes" frames then
+ * 10 "no" frames: the mean over all 20 is a tie (0.5, read as class 0, "no"), but the posteriors
+ * at frames 15..19 (smoothing=50 ms) still lean to "yes". */
+static void
+run_smoothing (const gchar * smoothing, const gchar * label, gint index, gdouble confidence)
 {
-  static const gchar *const props[] = {
-    "vad-feature", "0", "vad-threshold", "0.5", "smoothing", "50", NULL
+  const gchar *const props[] = {
+    "vad-feature", "0", "vad-threshold", "0.5", "smoothing", smoothing, NULL
   };
   gchar *model = classifier_model ("cls.rnn");
   Fixture f = start (model, props);
   GList *r;
 
   set_frames_caps (&f, 2);
-  push_classifier_frames (&f, 0, 20, 1.0f, 1.0f);
+  push_classifier_frames (&f, 0, 10, 1.0f, 1.0f);
+  push_classifier_frames (&f, 10, 10, 1.0f, -1.0f);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
   fail_unless_equals_int (g_list_length (r), 1);
-  /* Every frame's pooled posterior is the same here, so the average is too. */
-  check_classification (r->data, "yes", 1, yes_confidence (), 0, 20 * FRAME);
+  check_classification (r->data, label, index, confidence, 0, 20 * FRAME);
   free_results (r);
   stop (&f);
   g_free (model);
+}
+
+GST_START_TEST (test_smoothing)
+{
+  gdouble sum = 0.0;
+
+  for (gint t = 15; t < 20; t++) {
+    gdouble z = 4.0 * tanh (1.0) * (10.0 - (t - 9)) / (t + 1);
+
+    sum += 1.0 / (1.0 + exp (-z));
+  }
+  run_smoothing ("0", "no", 0, 0.5);
+  run_smoothing ("50", "yes", 1, sum / 5);
 }
 
 GST_END_TEST;
@@ -796,7 +866,7 @@ check_word (const GValue * words, guint i, const gchar * text, GstClockTime star
 }
 
 static void
-run_ctc (const gchar * beam)
+run_ctc (const gchar * beam, gboolean bidirectional)
 {
   const gchar *const props[] = {
     "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "100", "min-speech", "30",
@@ -804,7 +874,7 @@ run_ctc (const gchar * beam)
   };
   /* "ab a": a a _ b b _ " " _ a a, then silence. */
   static const gint script[] = { 1, 1, 0, 2, 2, 0, 3, 0, 1, 1 };
-  gchar *model = ctc_model ("ctc.rnn");
+  gchar *model = ctc_model_full ("ctc.rnn", bidirectional, NULL);
   Fixture f = start (model, props);
   GList *r, *l;
   const GstStructure *final = NULL;
@@ -831,7 +901,12 @@ run_ctc (const gchar * beam)
       final = s;
     }
   }
-  fail_unless (partials >= 2, "%u partial results", partials);
+  /* A bidirectional model cannot stream: no partial results. */
+  if (bidirectional) {
+    fail_unless_equals_int (partials, 0);
+  } else {
+    fail_unless (partials >= 2, "%u partial results", partials);
+  }
   fail_unless (final != NULL);
   fail_unless_equals_string (gst_structure_get_string (final, "text"), "ab a");
   {
@@ -867,14 +942,155 @@ run_ctc (const gchar * beam)
 
 GST_START_TEST (test_ctc_greedy)
 {
-  run_ctc ("1");
+  run_ctc ("1", FALSE);
 }
 
 GST_END_TEST;
 
 GST_START_TEST (test_ctc_beam)
 {
-  run_ctc ("8");
+  run_ctc ("8", FALSE);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_ctc_bidirectional)
+{
+  run_ctc ("8", TRUE);
+}
+
+GST_END_TEST;
+
+/* Without a space symbol each symbol is a word: digit-like alphabets read "one zero". */
+GST_START_TEST (test_ctc_symbol_words)
+{
+  static const char *const alphabet[4] = { "<b>", "zero", "one", "two" };
+  const gchar *const props[] = { "vad", "false", "beam-width", "4", NULL };
+  static const gint script[] = { 2, 2, 0, 1, 1, 1, 0, 0 };
+  gchar *model = ctc_model_full ("digits.rnn", FALSE, alphabet);
+  Fixture f = start (model, props);
+  GList *r;
+  const GValue *words;
+
+  set_frames_caps (&f, CTC_IN);
+  for (guint i = 0; i < G_N_ELEMENTS (script); i++)
+    push_ctc_frame (&f, 100 + i, 0.0f, script[i]);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_TRANSCRIPTION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  fail_unless_equals_string (gst_structure_get_string (r->data, "text"), "one zero");
+  words = gst_structure_get_value (r->data, "words");
+  fail_unless_equals_int (gst_value_array_get_size (words), 2);
+  check_word (words, 0, "one", 100 * FRAME, 102 * FRAME);
+  check_word (words, 1, "zero", 103 * FRAME, 106 * FRAME);
+  free_results (r);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* A bidirectional model keeps the utterance's frames and runs at its end: the same results, and
+ * its per-frame outputs come out then (GAP events stand for frames outside utterances). */
+GST_START_TEST (test_bidirectional_utterances)
+{
+  gchar *model = bidirectional_classifier_model ("bidi.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GList *r;
+  GstEvent *ev;
+  guint gaps = 0;
+
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 30, 1.0f, 1.0f);
+  push_classifier_frames (&f, 30, 29, 0.0f, 0.0f);
+  fail_unless_equals_int (gst_harness_buffers_received (f.h), 0);
+  push_classifier_frames (&f, 59, 1, 0.0f, 0.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 0, 30 * FRAME);
+  free_results (r);
+  /* The utterance's 60 frames (speech and hangover), timestamped as their inputs. */
+  fail_unless_equals_int (gst_harness_buffers_received (f.h), 60);
+  for (guint i = 0; i < 60; i++) {
+    GstBuffer *b = gst_harness_pull (f.h);
+
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), i * FRAME);
+    gst_buffer_unref (b);
+  }
+  push_classifier_frames (&f, 60, 5, 0.0f, 0.0f);
+  push_classifier_frames (&f, 65, 20, 1.0f, -1.0f);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "no", 0, yes_confidence (), 65 * FRAME, 20 * FRAME);
+  free_results (r);
+  while ((ev = gst_harness_try_pull_event (f.h))) {
+    gaps += GST_EVENT_TYPE (ev) == GST_EVENT_GAP;
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_int (gaps, 5);
+  fail_unless_equals_int (gst_harness_buffers_received (f.h), 80);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* vad=false: the whole stream is one utterance, cut every max-utterance. */
+GST_START_TEST (test_no_vad_max_utterance)
+{
+  static const gchar *const props[] = { "vad", "false", "max-utterance", "200", NULL };
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, props);
+  GList *r, *l;
+  guint i = 0;
+
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 50, -5.0f, 1.0f);      /* quiet, but there is no VAD */
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 3);
+  for (l = r; l; l = l->next, i++)
+    check_classification (l->data, "yes", 1, yes_confidence (), i * 20 * FRAME,
+        (i < 2 ? 20 : 10) * FRAME);
+  free_results (r);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* The cache: one model per file, a new one when the file is rewritten; errors name the file. */
+GST_START_TEST (test_model_cache)
+{
+  gchar *path = classifier_model ("cached.rnn");
+  gchar *other = stateful_model ("other.rnn");
+  GError *err = NULL;
+  rnn_model *a = gst_rnn_model_cache_get (path, NULL);
+  rnn_model *b = gst_rnn_model_cache_get (path, NULL);
+  rnn_model *c;
+  gchar *data;
+  gsize size;
+
+  fail_unless (a != NULL && a == b);
+  /* Rewrite the file (atomically, as the engine saves): a new model, the old one stays valid. */
+  fail_unless (g_file_get_contents (other, &data, &size, NULL));
+  fail_unless (g_file_set_contents (path, data, (gssize) size, NULL));
+  c = gst_rnn_model_cache_get (path, NULL);
+  fail_unless (c != NULL && c != a);
+  fail_unless_equals_int (rnn_model_input_size (c), 3);
+  fail_unless_equals_int (rnn_model_input_size (a), 2);
+  rnn_model_unref (a);
+  rnn_model_unref (b);
+  rnn_model_unref (c);
+  fail_unless (gst_rnn_model_cache_get ("/nonexistent/x.rnn", &err) == NULL);
+  fail_unless (g_error_matches (err, GST_RNN_ERROR, GST_RNN_ERROR_MODEL));
+  fail_unless (strstr (err->message, "cannot load model '/nonexistent/x.rnn': ") != NULL,
+      "%s", err->message);
+  g_error_free (err);
+  g_free (data);
+  g_free (path);
+  g_free (other);
 }
 
 GST_END_TEST;
@@ -931,6 +1147,11 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_latency);
   tcase_add_test (tc, test_ctc_greedy);
   tcase_add_test (tc, test_ctc_beam);
+  tcase_add_test (tc, test_ctc_bidirectional);
+  tcase_add_test (tc, test_ctc_symbol_words);
+  tcase_add_test (tc, test_bidirectional_utterances);
+  tcase_add_test (tc, test_no_vad_max_utterance);
+  tcase_add_test (tc, test_model_cache);
   tcase_add_test (tc, test_missing_model);
   return s;
 }
