@@ -829,7 +829,56 @@ GST_START_TEST (test_latency)
   fail_unless_equals_uint64 (min, 0);
   gst_query_unref (q);
   stop (&f);
+
+  /* Text output: a result's buffer goes out up to max-utterance + min-silence after its PTS. */
+  f = start (model, VAD_PROPS);
+  gst_harness_set_sink_caps_str (f.h, "text/x-raw, format=(string)utf8");
+  set_frames_caps (&f, 2);
+  q = gst_query_new_latency ();
+  fail_unless (gst_pad_peer_query (f.h->sinkpad, q));
+  gst_query_parse_latency (q, &live, &min, &max);
+  fail_unless_equals_uint64 (min, (10000 + 300) * GST_MSECOND);
+  gst_query_unref (q);
+  stop (&f);
   g_free (model);
+}
+
+GST_END_TEST;
+
+/* The builders: field names and types of docs/caps-and-events.md; no NaN confidence escapes. */
+GST_START_TEST (test_result_builders)
+{
+  GstSegment seg;
+  GstStructure *s;
+  gdouble d = -1;
+  gint i = -1;
+  guint64 t = 0;
+  GstRnnWord w = { "hi", 10, 20, NAN };
+  const GValue *words;
+
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.base = 5 * GST_SECOND;    /* running time = timestamp + 5 s */
+  s = gst_rnn_classification_new (&seg, "x", 3, NAN, GST_SECOND, GST_MSECOND);
+  fail_unless (gst_structure_get_double (s, "confidence", &d) && d == 0.0);
+  fail_unless (gst_structure_get_uint64 (s, "running-time", &t));
+  fail_unless_equals_uint64 (t, 6 * GST_SECOND);
+  gst_structure_free (s);
+
+  s = gst_rnn_transcription_new (&seg, "hi", FALSE, 2.0, 0, 0, &w, 1);
+  fail_unless (gst_structure_get_double (s, "confidence", &d) && d == 1.0);
+  words = gst_structure_get_value (s, "words");
+  fail_unless_equals_int (gst_value_array_get_size (words), 1);
+  fail_unless (gst_structure_get_double (gst_value_get_structure (gst_value_array_get_value
+              (words, 0)), "confidence", &d) && d == 0.0);
+  gst_structure_free (s);
+
+  s = gst_rnn_train_progress_new (2, 10, 0.5, 0.75, NAN, NAN);
+  fail_unless (gst_structure_has_name (s, GST_RNN_TRAIN_PROGRESS_NAME));
+  fail_unless (gst_structure_get_int (s, "epoch", &i) && i == 2);
+  fail_unless (gst_structure_get_int (s, "epochs", &i) && i == 10);
+  fail_unless (gst_structure_get_double (s, "accuracy", &d) && d == 0.75);
+  fail_unless (gst_structure_get_double (s, "val-loss", &d) && isnan (d));
+  gst_structure_free (s);
 }
 
 GST_END_TEST;
@@ -1152,6 +1201,7 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_bidirectional_utterances);
   tcase_add_test (tc, test_no_vad_max_utterance);
   tcase_add_test (tc, test_model_cache);
+  tcase_add_test (tc, test_result_builders);
   tcase_add_test (tc, test_missing_model);
   return s;
 }
