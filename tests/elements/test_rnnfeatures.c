@@ -787,6 +787,44 @@ GST_START_TEST (test_raw_deltas)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_reset_event_finishes_run)
+{
+  gint16 samples[RATE];
+  GstHarness *h = harness_new ("snip-edges", FALSE, NULL);
+  GstEvent *ev;
+  gboolean forwarded = FALSE;
+  Frames f;
+
+  make_signal (samples, RATE, 13);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+  /* Kaldi's last frames need the end of the signal: not out yet */
+  fail_unless (gst_harness_buffers_in_queue (h) < 100);
+  fail_unless (gst_harness_push_event (h, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+              gst_structure_new_empty (GST_RNN_RESET_EVENT_NAME))));
+  /* the run is finished as at EOS, and the event passes on */
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 100);
+  while ((ev = gst_harness_try_pull_event (h)) != NULL) {
+    forwarded |= gst_event_has_name (ev, GST_RNN_RESET_EVENT_NAME);
+    gst_event_unref (ev);
+  }
+  fail_unless (forwarded);
+  f = pull_frames (h, 23);
+  frames_clear (&f);
+
+  /* a new run from the next buffer's timestamp */
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, 800, 3 * GST_SECOND)),
+      GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  f = pull_frames (h, 23);
+  fail_unless_equals_int (f.frames, 10);
+  fail_unless (f.first_discont);
+  fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, 0), 3 * GST_SECOND);
+  frames_clear (&f);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 static Suite *
 rnnfeatures_suite (void)
 {
@@ -809,6 +847,7 @@ rnnfeatures_suite (void)
   tcase_add_test (tc, test_dither_is_seeded);
   tcase_add_test (tc, test_channels_are_averaged);
   tcase_add_test (tc, test_raw_deltas);
+  tcase_add_test (tc, test_reset_event_finishes_run);
   return s;
 }
 
