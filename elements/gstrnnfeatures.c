@@ -619,6 +619,8 @@ gst_rnn_features_init (GstRnnFeatures * self)
   settings_init (&self->user);
   self->settings = self->user;
   self->flow = GST_FLOW_OK;
+  self->latency = GST_CLOCK_TIME_NONE;
+  self->base_ts = GST_CLOCK_TIME_NONE;
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
 }
 
@@ -672,6 +674,9 @@ free_stream (GstRnnFeatures * self)
     gst_clear_object (&self->pool);
   }
   self->configured = FALSE;
+  GST_OBJECT_LOCK (self);
+  self->latency = GST_CLOCK_TIME_NONE;
+  GST_OBJECT_UNLOCK (self);
 }
 
 static void
@@ -795,6 +800,7 @@ configure (GstRnnFeatures * self, GstCaps * caps)
   GstCaps *outcaps;
   GstStructure *config;
   gint rate, channels, rate_n, rate_d, g;
+  guint64 latency;
   gboolean ok;
 
   if (!parse_audio_caps (&info, caps)) {
@@ -886,6 +892,15 @@ configure (GstRnnFeatures * self, GstCaps * caps)
   }
   /* sticky, so it reaches downstream before the first frame (and again after a reconfigure) */
   gst_pad_push_event (self->srcpad, settings_event_new (self));
+
+  /* a frame leaves when its last sample (and, with deltas, the frames after it) arrived; kept
+   * under the object lock for LATENCY queries from other threads */
+  latency = (guint64) kaldi_deltas_delay (self->deltas) * self->shift;
+  if (self->extractor)
+    latency += kaldi_features_latency_samples (self->extractor);
+  GST_OBJECT_LOCK (self);
+  self->latency = samples_to_time (self, latency);
+  GST_OBJECT_UNLOCK (self);
 
   self->configured = TRUE;
   reset_run (self);
@@ -1048,18 +1063,15 @@ gst_rnn_features_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
     case GST_QUERY_LATENCY:{
       gboolean live;
       GstClockTime min, max, ours;
-      guint64 samples;
 
       if (!gst_pad_peer_query (self->sinkpad, query))
         return FALSE;
-      if (!self->configured)
-        return TRUE;
+      GST_OBJECT_LOCK (self);
+      ours = self->latency;
+      GST_OBJECT_UNLOCK (self);
+      if (!GST_CLOCK_TIME_IS_VALID (ours))
+        return TRUE;            /* not configured yet: upstream's answer as it is */
       gst_query_parse_latency (query, &live, &min, &max);
-      /* a frame leaves when its last sample (and, with deltas, the frames after it) arrived */
-      samples = (guint64) kaldi_deltas_delay (self->deltas) * self->shift;
-      if (self->extractor)
-        samples += kaldi_features_latency_samples (self->extractor);
-      ours = samples_to_time (self, samples);
       GST_DEBUG_OBJECT (self, "latency %" GST_TIME_FORMAT, GST_TIME_ARGS (ours));
       min += ours;
       if (GST_CLOCK_TIME_IS_VALID (max))

@@ -75,6 +75,7 @@ struct _GstRnnFeatures {
   rnn_model *model;             /* when model is set */
   GstRnnFeatureSettings settings; /* user overlaid with the model's: what is computed */
   gboolean settings_valid;
+  GstClockTime latency;         /* NONE until configured (object lock) */
 
   /* streaming (stream lock) */
   gboolean configured;
