@@ -767,7 +767,7 @@ gst_rnn_train_start (GstBaseSink * sink)
     ok = gst_rnn_architecture_parse (self->props.architecture, &arch, err, sizeof (err));
   GST_OBJECT_UNLOCK (self);
   if (!ok) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid architecture."), ("%s", err));
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid %s", err), (NULL));
     return FALSE;
   }
   return TRUE;
@@ -804,15 +804,15 @@ gst_rnn_train_set_caps (GstBaseSink * sink, GstCaps * caps)
   gint size, rate_n, rate_d;
 
   if (!gst_rnn_frames_caps_parse (caps, &size, &rate_n, &rate_d, &error)) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Unsupported frames caps."), ("%s",
-            error ? error->message : "unparsable caps"));
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Unsupported frames caps: %s",
+            error ? error->message : "unparsable caps"), (NULL));
     g_clear_error (&error);
     return FALSE;
   }
   if (self->feature_size > 0 && size != self->feature_size) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("The frame size changed from %d to %d.",
-            self->feature_size, size), ("every sequence of one training run must have the "
-            "same number of features"));
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("The frame size changed from %d to %d: every "
+            "sequence of one training run must have the same number of features",
+            self->feature_size, size), (NULL));
     return FALSE;
   }
   self->feature_size = size;
@@ -848,9 +848,9 @@ gst_rnn_train_render (GstBaseSink * sink, GstBuffer * buffer)
 
   gchar *label = gst_rnn_train_current_label (self);
   if (!label) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Frames without a label."),
-        ("sequence %u has no label: send an '" GST_RNN_TAG_LABEL "' or 'title' tag, or set "
-            "the label property", self->sequences->len + 1));
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Sequence %u has no label: send an '"
+            GST_RNN_TAG_LABEL "' or 'title' tag, or set the label property",
+            self->sequences->len + 1), (NULL));
     return GST_FLOW_ERROR;
   }
   if (self->seq_label && strcmp (self->seq_label, label) != 0)
@@ -866,9 +866,8 @@ gst_rnn_train_render (GstBaseSink * sink, GstBuffer * buffer)
   if (map.size == 0 || map.size % frame_bytes != 0) {
     gsize size = map.size;
     gst_buffer_unmap (buffer, &map);
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Bad frame buffer."),
-        ("a buffer of %" G_GSIZE_FORMAT " bytes is not a whole number of %d-float frames", size,
-            self->feature_size));
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("A buffer of %" G_GSIZE_FORMAT " bytes is not a "
+            "whole number of %d-float frames", size, self->feature_size), (NULL));
     return GST_FLOW_ERROR;
   }
   const gfloat *f = (const gfloat *) map.data;
@@ -876,10 +875,10 @@ gst_rnn_train_render (GstBaseSink * sink, GstBuffer * buffer)
   for (gsize i = 0; i < n; i++) {
     if (!isfinite (f[i])) {
       gst_buffer_unmap (buffer, &map);
-      GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("A frame holds NaN or infinity."),
-          ("sequence %u ('%s'), frame %" G_GSIZE_FORMAT ", feature %d", self->sequences->len + 1,
-              self->seq_label, self->frames->len / self->feature_size + i / self->feature_size,
-              (gint) (i % (gsize) self->feature_size)));
+      GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("NaN or infinity in sequence %u ('%s'), frame %"
+              G_GSIZE_FORMAT ", feature %d", self->sequences->len + 1, self->seq_label,
+              (gsize) (self->frames->len / (guint) self->feature_size) + i / (gsize)
+              self->feature_size, (gint) (i % (gsize) self->feature_size)), (NULL));
       return GST_FLOW_ERROR;
     }
   }
@@ -1723,13 +1722,13 @@ gst_rnn_train_fit (GstRnnTrain * self)
   GST_OBJECT_UNLOCK (self);
 
   if (!job.s.output || !*job.s.output) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("No output file."),
-        ("set the output property to the path of the model to write"));
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("No output file: set the output property to "
+            "the path of the model to write"), (NULL));
     goto done;
   }
   if (seqs->len == 0 || input_size <= 0) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("No training data."),
-        ("the stream ended without any labelled frames"));
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("No training data: the stream ended without any "
+            "labelled frames"), (NULL));
     goto done;
   }
 
@@ -1775,9 +1774,8 @@ gst_rnn_train_fit (GstRnnTrain * self)
     goto done;
   }
   if (rc != RNN_OK) {
-    GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Training failed."), ("rnn_fit: %s%s",
-            rnn_strerror (rc), rc == RNN_ENUMERIC ? " (try a lower learning-rate or clip-norm)"
-            : ""));
+    GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Training failed: %s%s", rnn_strerror (rc),
+            rc == RNN_ENUMERIC ? " (try a lower learning-rate or clip-norm)" : ""), (NULL));
     goto done;
   }
 
@@ -1790,7 +1788,7 @@ gst_rnn_train_fit (GstRnnTrain * self)
 
   rc = rnn_model_save (job.model, job.s.output, err, sizeof (err));
   if (rc != RNN_OK) {
-    GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("Could not save the model."), ("%s", err));
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("Could not save the model: %s", err), (NULL));
     goto done;
   }
   GST_INFO_OBJECT (self, "saved %s: loss %.4f accuracy %.4f val-loss %.4f val-accuracy %.4f",

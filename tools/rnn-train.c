@@ -290,21 +290,28 @@ decode_audio (const gchar * path, gint rate, gchar ** err)
   gst_object_unref (src);
 
   GByteArray *data = g_byte_array_new ();
-  gst_element_set_state (pipe, GST_STATE_PLAYING);
-  for (;;) {
-    GstSample *sample = gst_app_sink_pull_sample (GST_APP_SINK (sink));
-    if (!sample)
-      break;
-    GstBuffer *buf = gst_sample_get_buffer (sample);
-    GstMapInfo map;
-    if (buf && gst_buffer_map (buf, &map, GST_MAP_READ)) {
-      g_byte_array_append (data, map.data, (guint) map.size);
-      gst_buffer_unmap (buf, &map);
-    }
-    gst_sample_unref (sample);
-  }
   GstBus *bus = gst_element_get_bus (pipe);
-  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  GstMessage *msg = NULL;
+  gst_element_set_state (pipe, GST_STATE_PLAYING);
+  /* appsink never sees EOS when decoding fails: watch the bus between samples */
+  for (;;) {
+    GstSample *sample = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 20 * GST_MSECOND);
+    if (sample) {
+      GstBuffer *buf = gst_sample_get_buffer (sample);
+      GstMapInfo map;
+      if (buf && gst_buffer_map (buf, &map, GST_MAP_READ)) {
+        g_byte_array_append (data, map.data, (guint) map.size);
+        gst_buffer_unmap (buf, &map);
+      }
+      gst_sample_unref (sample);
+      continue;
+    }
+    if (gst_app_sink_is_eos (GST_APP_SINK (sink)))
+      break;
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    if (msg)
+      break;
+  }
   if (msg) {
     gchar *debug = NULL;
     gst_message_parse_error (msg, &error, &debug);
@@ -430,8 +437,10 @@ check_bus (GstElement * pipe, gboolean block)
     GError *error = NULL;
     gchar *debug = NULL;
     gst_message_parse_error (msg, &error, &debug);
+    /* the debug part (source file and line) only when GST_DEBUG asks for details */
+    gboolean details = debug && *debug && g_getenv ("GST_DEBUG");
     fprintf (stderr, "rnn-train: error: %s: %s%s%s\n", GST_OBJECT_NAME (msg->src),
-        error->message, debug && *debug ? "\n  " : "", debug && *debug ? debug : "");
+        error->message, details ? "\n  " : "", details ? debug : "");
     g_error_free (error);
     g_free (debug);
     ok = FALSE;
