@@ -9,6 +9,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 
+#include "gstrnnfeatures.h"
 #include "gstrnninfer.h"
 #include "rnn.h"
 #include "rnncaps.h"
@@ -1144,6 +1145,165 @@ GST_START_TEST (test_model_cache)
 
 GST_END_TEST;
 
+/* ---------------------------------------------------------------------------------------------
+ * Real audio: FSDD recordings through rnnfeatures (default fbank, 23 bins) into rnninfer with its
+ * default voice-activity settings.
+ * ------------------------------------------------------------------------------------------- */
+
+/* The S16LE 8 kHz mono samples of a wav file, decoded by GStreamer. */
+static GByteArray *
+read_wav (const gchar * path)
+{
+  gchar *desc = g_strdup_printf ("filesrc location=\"%s\" ! wavparse ! audioconvert ! "
+      "audio/x-raw,format=S16LE,channels=1,rate=8000 ! appsink name=s sync=false", path);
+  GstElement *p = gst_parse_launch (desc, NULL);
+  GstElement *sink;
+  GByteArray *out = g_byte_array_new ();
+  GstSample *sample;
+
+  fail_unless (p != NULL);
+  sink = gst_bin_get_by_name (GST_BIN (p), "s");
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_ASYNC);
+  while (TRUE) {
+    g_signal_emit_by_name (sink, "pull-sample", &sample);
+    if (!sample)
+      break;
+    {
+      GstMapInfo map;
+      GstBuffer *b = gst_sample_get_buffer (sample);
+
+      gst_buffer_map (b, &map, GST_MAP_READ);
+      g_byte_array_append (out, map.data, map.size);
+      gst_buffer_unmap (b, &map);
+    }
+    gst_sample_unref (sample);
+  }
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (p);
+  g_free (desc);
+  return out;
+}
+
+/* A random LSTM classifier over 23 log-mel bins: the labels it gives mean nothing, the utterances
+ * it finds are what this test checks. */
+static gchar *
+random_digit_model (const gchar * name)
+{
+  rnn_model *m = rnn_model_new (23);
+  const char *labels[10] = { "zero", "one", "two", "three", "four", "five", "six", "seven",
+    "eight", "nine"
+  };
+
+  fail_unless (rnn_model_add_layer (m, RNN_CELL_LSTM, 16, 0) == 0);
+  fail_unless (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, 10, RNN_POOL_MEAN) == 0);
+  fail_unless (rnn_model_finalize (m) == 0);
+  rnn_model_init_weights (m, 11);
+  rnn_model_set_meta_string (m, "task", "classification");
+  rnn_model_set_meta_strings (m, "labels", labels, 10);
+  return save_model (m, name);
+}
+
+/* Digit, 1 s of digital silence, another digit, 0.5 s of silence: two utterances, each spanning
+ * its recording. */
+GST_START_TEST (test_real_audio_endpoints)
+{
+  const gchar *data = g_getenv ("RNN_DATA");
+  gchar *a_path, *b_path, *model, *desc;
+  GByteArray *a, *b, *all;
+  GstElement *p, *src;
+  GstBus *bus;
+  GstMessage *msg;
+  GstBuffer *buf;
+  GList *results = NULL;
+  guint64 a_ns, b_ns, ts = 0, dur = 0;
+  GstFlowReturn flow = GST_FLOW_ERROR;
+  const guint8 zeros[16000] = { 0 };   /* 1 s of S16 at 8 kHz */
+
+  if (!data || !g_file_test (data, G_FILE_TEST_IS_DIR)) {
+    GST_WARNING ("RNN_DATA not set: skipping the real audio test");
+    return;
+  }
+  a_path = g_build_filename (data, "fsdd", "recordings", "3_theo_0.wav", NULL);
+  b_path = g_build_filename (data, "fsdd", "recordings", "7_george_3.wav", NULL);
+  a = read_wav (a_path);
+  b = read_wav (b_path);
+  a_ns = gst_util_uint64_scale (a->len / 2, GST_SECOND, 8000);
+  b_ns = gst_util_uint64_scale (b->len / 2, GST_SECOND, 8000);
+  fail_unless (a_ns > 100 * GST_MSECOND && b_ns > 100 * GST_MSECOND);
+  all = g_byte_array_new ();
+  g_byte_array_append (all, a->data, a->len);
+  g_byte_array_append (all, zeros, sizeof (zeros));
+  g_byte_array_append (all, b->data, b->len);
+  g_byte_array_append (all, zeros, sizeof (zeros) / 2);
+
+  model = random_digit_model ("digits-random.rnn");
+  desc = g_strdup_printf ("appsrc name=src format=time caps=audio/x-raw,format=S16LE,"
+      "layout=interleaved,channels=1,rate=8000 ! rnnfeatures ! rnninfer model=\"%s\" ! "
+      "fakesink sync=false", model);
+  p = gst_parse_launch (desc, NULL);
+  fail_unless (p != NULL);
+  src = gst_bin_get_by_name (GST_BIN (p), "src");
+  bus = gst_element_get_bus (p);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  buf = gst_buffer_new_memdup (all->data, all->len);
+  GST_BUFFER_PTS (buf) = 0;
+  GST_BUFFER_DURATION (buf) = gst_util_uint64_scale (all->len / 2, GST_SECOND, 8000);
+  g_signal_emit_by_name (src, "push-buffer", buf, &flow);
+  fail_unless_equals_int (flow, GST_FLOW_OK);
+  gst_buffer_unref (buf);
+  g_signal_emit_by_name (src, "end-of-stream", &flow);
+  while ((msg = gst_bus_timed_pop_filtered (bus, 20 * GST_SECOND,
+              GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT))) {
+    GstMessageType type = GST_MESSAGE_TYPE (msg);
+
+    if (type == GST_MESSAGE_ELEMENT
+        && gst_structure_has_name (gst_message_get_structure (msg),
+            GST_RNN_CLASSIFICATION_NAME))
+      results = g_list_append (results, gst_structure_copy (gst_message_get_structure (msg)));
+    fail_if (type == GST_MESSAGE_ERROR, "pipeline error");
+    gst_message_unref (msg);
+    if (type == GST_MESSAGE_EOS)
+      break;
+  }
+  fail_unless_equals_int (g_list_length (results), 2);
+  /* The first: from the start to (within a frame shift or two of) the recording's end. */
+  fail_unless (gst_structure_get_uint64 (results->data, "timestamp", &ts));
+  fail_unless (gst_structure_get_uint64 (results->data, "duration", &dur));
+  GST_INFO ("first: %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT " (recording %" GST_TIME_FORMAT
+      ")", GST_TIME_ARGS (ts), GST_TIME_ARGS (dur), GST_TIME_ARGS (a_ns));
+  fail_unless (ts <= 30 * GST_MSECOND, "first utterance starts at %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (ts));
+  fail_unless (ts + dur >= a_ns / 2 && ts + dur <= a_ns + 30 * GST_MSECOND,
+      "first utterance ends at %" GST_TIME_FORMAT, GST_TIME_ARGS (ts + dur));
+  /* The second: inside the second recording, which starts 1 s after the first ends. */
+  fail_unless (gst_structure_get_uint64 (results->next->data, "timestamp", &ts));
+  fail_unless (gst_structure_get_uint64 (results->next->data, "duration", &dur));
+  GST_INFO ("second: %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT " (recording at %"
+      GST_TIME_FORMAT ")", GST_TIME_ARGS (ts), GST_TIME_ARGS (dur),
+      GST_TIME_ARGS (a_ns + GST_SECOND));
+  fail_unless (ts + 30 * GST_MSECOND >= a_ns + GST_SECOND
+      && ts <= a_ns + GST_SECOND + b_ns / 2, "second utterance starts at %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (ts));
+  fail_unless (ts + dur <= a_ns + GST_SECOND + b_ns + 30 * GST_MSECOND);
+
+  free_results (results);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (src);
+  gst_object_unref (p);
+  g_byte_array_unref (a);
+  g_byte_array_unref (b);
+  g_byte_array_unref (all);
+  g_free (a_path);
+  g_free (b_path);
+  g_free (model);
+  g_free (desc);
+}
+
+GST_END_TEST;
+
 /* A model file that cannot be loaded fails the state change with an error naming it. */
 GST_START_TEST (test_missing_model)
 {
@@ -1202,6 +1362,7 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_no_vad_max_utterance);
   tcase_add_test (tc, test_model_cache);
   tcase_add_test (tc, test_result_builders);
+  tcase_add_test (tc, test_real_audio_endpoints);
   tcase_add_test (tc, test_missing_model);
   return s;
 }
@@ -1215,6 +1376,7 @@ main (int argc, char **argv)
   gst_check_init (&argc, &argv);
   /* Registered directly: the test does not depend on the whole plugin being built. */
   g_assert_true (GST_ELEMENT_REGISTER (rnninfer, NULL));
+  g_assert_true (GST_ELEMENT_REGISTER (rnnfeatures, NULL));
   tmpdir = g_dir_make_tmp ("rnninfer-XXXXXX", NULL);
   s = rnninfer_suite ();
   failed = gst_check_run_suite (s, "rnninfer", __FILE__);
