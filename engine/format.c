@@ -700,6 +700,12 @@ typedef struct {
 } file_header;
 
 static int parse_header(loader *ld, const uint8_t *data, size_t size, file_header *h) {
+  if (size == 0) return fail(ld, "empty (0 bytes), not a model file");
+  if (size < 8 && memcmp(data, file_magic, size) == 0)
+    return fail(ld, "truncated: %zu bytes, shorter than the %u-byte header and checksum", size, HEADER_SIZE + CRC_SIZE);
+  if (size >= 4 && memcmp(data, "PK\x03\x04", 4) == 0)
+    return fail(ld, "not a gst-rnn model file but a zip archive (a PyTorch .pt file? convert it with "
+                    "tools/import_torch.py)");
   if (size < 8 || memcmp(data, file_magic, 8) != 0)
     return fail(ld, "not a gst-rnn model file (wrong magic bytes)");
   if (size < HEADER_SIZE + CRC_SIZE)

@@ -464,6 +464,11 @@ static void test_specific_damage(void) {
   b[size / 2] ^= 0x10;
   EXPECT_ERROR(b, size, "checksum mismatch");
   EXPECT_ERROR(b, 40, "truncated");
+  EXPECT_ERROR(b, 5, "model data: truncated: 5 bytes");
+  EXPECT_ERROR(b, 0, "model data: empty (0 bytes), not a model file");
+  static const char zip[] = "PK\x03\x04 archive/data.pkl", text[] = "# a text file\n";
+  EXPECT_ERROR((const uint8_t *)zip, sizeof zip - 1, "a zip archive (a PyTorch .pt file?");
+  EXPECT_ERROR((const uint8_t *)text, sizeof text - 1, "not a gst-rnn model file (wrong magic bytes)");
 
   /* The architecture says layer 1 has 128 units; the tensors are those of 64. */
   RESET();
