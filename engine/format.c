@@ -424,7 +424,9 @@ static int arch_name(loader *ld, const meta_view *views, uint32_t n, const char 
     buf[v->str_len] = '\0';
     k = parse(buf);
   }
-  if (k < 0) return fail(ld, "'%s' is '%.*s', it must be one of %s", key, (int)v->str_len, v->str, choices);
+  if (k < 0) /* at most 40 bytes of the bad value: it may be megabytes long */
+    return fail(ld, "'%s' is '%.*s%s', it must be one of %s", key, v->str_len > 40 ? 40 : (int)v->str_len, v->str,
+                v->str_len > 40 ? "..." : "", choices);
   *out = k;
   return RNN_OK;
 }
