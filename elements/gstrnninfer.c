@@ -143,7 +143,10 @@ struct _GstRnnInfer
   GstSegment segment;
   gboolean window_flow;         /* classification in window mode */
   gboolean use_vad;
-  gint vad_index;               /* feature used by the VAD, -1 = mean of all */
+  /* The VAD's level of a frame: mean of features [vad_first, vad_first + vad_count), times
+   * vad_scale plus vad_offset (an estimate of the mean log-mel energy, see frame_level()). */
+  gint vad_first, vad_count;
+  gdouble vad_scale, vad_offset;
   gdouble vad_level;            /* per buffer copy of vad-threshold */
   gdouble min_confidence;       /* per buffer copy of confidence-threshold */
 
@@ -270,8 +273,10 @@ gst_rnn_infer_class_init (GstRnnInferClass * klass)
           DEFAULT_VAD_THRESHOLD, live));
   g_object_class_install_property (gobject_class, PROP_VAD_FEATURE,
       g_param_spec_int ("vad-feature", "VAD feature",
-          "The frame's level for voice activity: -1 = the mean of all its features (log-mel "
-          "energy for filterbanks), k = feature k (0: c0 or log energy of MFCC frames)",
+          "The frame's level for voice activity: -1 = its mean log-mel energy, found as the "
+          "model's features.* metadata says the frame is laid out (fbank: mean of the mel bins; "
+          "mfcc: C0 / sqrt(num-mel-bins), or the log energy - 2.1; other kinds: mean of all "
+          "features); k = the value of feature k",
           -1, G_MAXINT16, DEFAULT_VAD_FEATURE, ready));
   g_object_class_install_property (gobject_class, PROP_MIN_SPEECH,
       g_param_spec_uint ("min-speech", "Minimum speech (ms)",
@@ -636,18 +641,62 @@ ms_to_frames (GstRnnInfer * self, guint ms)
   return (guint) ((ns + self->frame_duration - 1) / self->frame_duration);
 }
 
+static gint64
+meta_int (GstRnnInfer * self, const gchar * key, gint64 fallback)
+{
+  int64_t v;
+
+  return rnn_model_meta_int (self->model, key, &v) ? v : fallback;
+}
+
+/* What the VAD measures. vad-feature=k: feature k. vad-feature=-1: the mean log-mel energy of the
+ * frame, read from the frame as the model's features.* metadata (rnnfeatures' settings, Kaldi's
+ * defaults when absent) lay it out: fbank, the mean of the mel bins (after the energy, before any
+ * deltas); mfcc, C0 / sqrt(num-mel-bins), which Kaldi's DCT makes exactly that mean; mfcc with
+ * use-energy, the log energy less 2.1, its median excess over the mean log-mel on FSDD speech;
+ * anything else, the mean of all features. */
+static void
+choose_vad_level (GstRnnInfer * self, gint vad_feature)
+{
+  const char *kind = "fbank";
+  gint64 mel_bins = meta_int (self, "features.num-mel-bins", 23);
+  gboolean energy = meta_int (self, "features.use-energy", 0) != 0;
+
+  rnn_model_meta_string (self->model, "features.kind", &kind);
+  self->vad_first = 0;
+  self->vad_count = self->in_size;
+  self->vad_scale = 1.0;
+  self->vad_offset = 0.0;
+  if (vad_feature >= 0) {
+    self->vad_first = vad_feature;
+    self->vad_count = 1;
+  } else if (strcmp (kind, "fbank") == 0) {
+    self->vad_first = energy && self->in_size > 1 ? 1 : 0;
+    self->vad_count = (gint) CLAMP (mel_bins, 1, self->in_size - self->vad_first);
+  } else if (strcmp (kind, "mfcc") == 0) {
+    self->vad_count = 1;
+    if (energy)
+      self->vad_offset = -2.1;
+    else
+      self->vad_scale = 1.0 / sqrt ((gdouble) MAX (mel_bins, 1));
+  }
+  GST_INFO_OBJECT (self, "VAD level: mean of features %d..%d, x %g %+g", self->vad_first,
+      self->vad_first + self->vad_count - 1, self->vad_scale, self->vad_offset);
+}
+
 /* Fixes the sizes for the negotiated frame rate and allocates the working memory. */
 static gboolean
 allocate_buffers (GstRnnInfer * self)
 {
   guint smoothing_ms, hop_ms;
+  gint vad_feature;
   gsize in = self->in_size, out = self->out_size;
 
   GST_OBJECT_LOCK (self);
   self->window_flow = self->task == TASK_CLASSIFICATION
       && self->mode == GST_RNN_INFER_MODE_WINDOW;
   self->use_vad = self->vad && self->task != TASK_SEQUENCE && !self->window_flow;
-  self->vad_index = self->vad_feature;
+  vad_feature = self->vad_feature;
   self->max_utterance = (GstClockTime) self->max_utterance_ms * GST_MSECOND;
   self->min_silence = (GstClockTime) self->min_silence_ms * GST_MSECOND;
   self->window_length = (GstClockTime) self->window_length_ms * GST_MSECOND;
@@ -664,12 +713,13 @@ allocate_buffers (GstRnnInfer * self)
     self->decoder = rnn_ctc_decoder_new (self->out_size, (int) self->beam_width);
   GST_OBJECT_UNLOCK (self);
 
-  if (self->vad_index >= self->in_size) {
+  if (vad_feature >= self->in_size) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("vad-feature is %d but the model's frames have %d features", self->vad_index,
+        ("vad-feature is %d but the model's frames have %d features", vad_feature,
             self->in_size), (NULL));
     return FALSE;
   }
+  choose_vad_level (self, vad_feature);
   /* Smoothing averages posteriors: of frames in utterance mode, of hops in window mode. */
   if (self->window_flow)
     self->smooth_len = MAX (1, smoothing_ms / MAX (1, hop_ms));
@@ -971,11 +1021,9 @@ frame_level (GstRnnInfer * self, const gfloat * x)
 {
   gdouble sum = 0.0;
 
-  if (self->vad_index >= 0)
-    return x[self->vad_index];
-  for (gint i = 0; i < self->in_size; i++)
+  for (gint i = self->vad_first; i < self->vad_first + self->vad_count; i++)
     sum += x[i];
-  return sum / self->in_size;
+  return sum / self->vad_count * self->vad_scale + self->vad_offset;
 }
 
 /* Pooled classification posteriors of a streamed utterance up to its last speech frame, averaged

@@ -50,7 +50,8 @@ save_model (rnn_model * m, const gchar * name)
  * -1 "no". A tanh RNN with no recurrence (h = (tanh x1, -tanh x1)) and a softmax head whose
  * logits are (2 h1, 2 h0), mean-pooled: a "yes" frame gives P(yes) = 1 / (1 + e^(-4 tanh 1)). */
 static gchar *
-classifier_model (const gchar * name)
+classifier_model_with_features (const gchar * name, const gchar * kind, gint mel_bins,
+    gboolean energy)
 {
   rnn_model *m = rnn_model_new (2);
   const float w_ih[4] = { 0, 1, 0, -1 }, zeros[4] = { 0 }, head_w[4] = { 0, 2, 2, 0 };
@@ -67,7 +68,18 @@ classifier_model (const gchar * name)
   set_tensor (m, "head.b", zeros, 2);
   rnn_model_set_meta_string (m, "task", "classification");
   rnn_model_set_meta_strings (m, "labels", labels, 2);
+  if (kind) {
+    rnn_model_set_meta_string (m, "features.kind", kind);
+    rnn_model_set_meta_int (m, "features.num-mel-bins", mel_bins);
+    rnn_model_set_meta_int (m, "features.use-energy", energy);
+  }
   return save_model (m, name);
+}
+
+static gchar *
+classifier_model (const gchar * name)
+{
+  return classifier_model_with_features (name, NULL, 0, FALSE);
 }
 
 /* The same classifier with a bidirectional layer: both directions compute what the forward one
@@ -1086,6 +1098,36 @@ GST_START_TEST (test_bidirectional_utterances)
 
 GST_END_TEST;
 
+/* The default VAD level follows the model's features: for MFCC frames it is C0 / sqrt(mel bins)
+ * (the mean log-mel energy), or the log energy less 2.1 with use-energy. The default threshold
+ * is 12. */
+static void
+run_vad_level (gboolean energy, gfloat speech_x0, gfloat quiet_x0)
+{
+  gchar *model = classifier_model_with_features ("mfcc.rnn", "mfcc", 16, energy);
+  Fixture f = start (model, NULL);
+  GList *r;
+
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 20, quiet_x0, -1.0f);
+  push_classifier_frames (&f, 20, 30, speech_x0, 1.0f);
+  push_classifier_frames (&f, 50, 30, quiet_x0, -1.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 20 * FRAME, 30 * FRAME);
+  free_results (r);
+  stop (&f);
+  g_free (model);
+}
+
+GST_START_TEST (test_vad_level_from_features)
+{
+  run_vad_level (FALSE, 4 * 13.0f, 4 * 11.0f); /* mean log-mel 13 and 11 */
+  run_vad_level (TRUE, 15.0f, 13.0f);   /* 12.9 and 10.9 */
+}
+
+GST_END_TEST;
+
 /* vad=false: the whole stream is one utterance, cut every max-utterance. */
 GST_START_TEST (test_no_vad_max_utterance)
 {
@@ -1360,6 +1402,7 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_ctc_symbol_words);
   tcase_add_test (tc, test_bidirectional_utterances);
   tcase_add_test (tc, test_no_vad_max_utterance);
+  tcase_add_test (tc, test_vad_level_from_features);
   tcase_add_test (tc, test_model_cache);
   tcase_add_test (tc, test_result_builders);
   tcase_add_test (tc, test_real_audio_endpoints);
