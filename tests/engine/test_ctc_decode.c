@@ -221,6 +221,78 @@ static void test_no_allocation(int beam) {
   rnn_ctc_decoder_free(d);
 }
 
+/* Exactness: with a beam wider than the number of possible prefixes, prefix beam search is exact,
+ * so its best labelling and probability must equal a brute-force sum over every alignment. */
+#define BF_T 5
+#define BF_K 3
+static int collapse(const int *path, int T, int *labels) {
+  int n = 0, prev = -1;
+  for (int t = 0; t < T; t++) {
+    if (path[t] != 0 && path[t] != prev)
+      labels[n++] = path[t];
+    prev = path[t];
+  }
+  return n;
+}
+
+static void test_beam_exact(void) {
+  unsigned long long seed = 7;
+  for (int trial = 0; trial < 20; trial++) {
+    float post[BF_T][BF_K];
+    for (int t = 0; t < BF_T; t++) {
+      float sum = 0;
+      for (int k = 0; k < BF_K; k++)
+        sum += post[t][k] = test_uniform(&seed, 0.05f, 1.0f);
+      for (int k = 0; k < BF_K; k++)
+        post[t][k] /= sum;
+    }
+    /* Sum the probability of every labelling over all K^T alignments; labellings are keyed by
+     * their symbols in base K (length <= T, symbols 1..K-1, so keys are unique). */
+    static double prob[1 << 12];
+    memset(prob, 0, sizeof(prob));
+    int total = 1;
+    for (int t = 0; t < BF_T; t++)
+      total *= BF_K;
+    for (int a = 0; a < total; a++) {
+      int path[BF_T], labels[BF_T], x = a;
+      double p = 1;
+      for (int t = 0; t < BF_T; t++) {
+        path[t] = x % BF_K;
+        x /= BF_K;
+        p *= post[t][path[t]];
+      }
+      int n = collapse(path, BF_T, labels), key = 0;
+      for (int i = 0; i < n; i++)
+        key = key * BF_K + labels[i];
+      prob[key] += p;
+    }
+    int best_key = 0;
+    for (int key = 1; key < (int)(sizeof(prob) / sizeof(prob[0])); key++)
+      if (prob[key] > prob[best_key])
+        best_key = key;
+
+    rnn_ctc_decoder *d = rnn_ctc_decoder_new(BF_K, 64);
+    CHECK(d != NULL);
+    if (!d)
+      return;
+    for (int t = 0; t < BF_T; t++)
+      rnn_ctc_decoder_push(d, post[t]);
+    rnn_ctc_token tok[BF_T];
+    double lp = 0;
+    int n = rnn_ctc_decoder_best(d, tok, BF_T, &lp), key = 0;
+    for (int i = 0; i < n; i++)
+      key = key * BF_K + tok[i].symbol;
+    CHECK_MSG(key == best_key, "trial %d: beam labelling %d, exact %d", trial, key, best_key);
+    CHECK_NEAR(lp, log(prob[best_key]), 1e-6);
+    /* Spans are ordered, inside the sequence, and non-empty. */
+    for (int i = 0; i < n; i++) {
+      CHECK(tok[i].start_frame < tok[i].end_frame && tok[i].end_frame <= BF_T);
+      CHECK(i == 0 || tok[i].start_frame >= tok[i - 1].end_frame);
+    }
+    rnn_ctc_decoder_free(d);
+  }
+}
+
 int main(void) {
   test_arguments();
   for (int beam = 1; beam <= 16; beam *= 2) {
@@ -231,5 +303,6 @@ int main(void) {
   }
   test_beam_beats_greedy();
   test_beam_merges_alignments();
+  test_beam_exact();
   return test_summary("test_ctc_decode");
 }
