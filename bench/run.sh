@@ -36,6 +36,7 @@ trap 'rm -rf "$tmp"' EXIT
 echo "gst-rnn benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $blas_note"
 echo "PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'); each figure: best of 3 runs of >= ${secs}s"
+echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows every figure)"
 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/machine.py
 echo
 
