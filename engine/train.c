@@ -24,6 +24,13 @@
 
 #include "train_internal.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define RNN_TRAIN_X86 1
+#include <immintrin.h>
+#else
+#define RNN_TRAIN_X86 0
+#endif
+
 /* Without this, GCC keeps the clamps and selects of the activations as branches (a comparison
  * could trap) and the kernels do not vectorise. No code here relies on floating-point traps. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -310,6 +317,134 @@ static void rnn_backward_rows(int nb, int H, int relu, float *G, const float *dy
 #undef R
 
 /* ---------------------------------------------------------------------------------------------
+ * The recurrent product of one frame: C (M x N) = A (M x K) B, or C += A B, with M the running
+ * rows (at most RNN_SHARD_ROWS). A general GEMM repacks B on every call, which for 16 rows costs
+ * about as much as the arithmetic; here B (the recurrent weights, fixed for the whole chunk) is
+ * packed once per layer and direction into panels of 32 columns, and an AVX-512 kernel keeps an
+ * 8 x 32 block of C in registers. Without AVX-512 the BLAS does the product.
+ * ------------------------------------------------------------------------------------------- */
+#define PANEL 32
+
+typedef struct {
+  const float *w; /* the weights as stored: B itself (ld ldw) or its transpose */
+  size_t ldw;
+  int transposed; /* B[k][n] = w[n * ldw + k] when set, w[k * ldw + n] otherwise */
+  int K, N;
+  float *packed; /* panels, or NULL when the BLAS is used */
+} rec_matrix;
+
+static size_t packed_size(int K, int N) { return (size_t)((N + PANEL - 1) / PANEL) * PANEL * K; }
+
+#if RNN_TRAIN_X86
+static int have_avx512(void) {
+  static int cached = -1; /* benign race: every thread computes the same value */
+  if (cached < 0) {
+    __builtin_cpu_init();
+    cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  }
+  return cached;
+}
+#else
+static int have_avx512(void) { return 0; }
+#endif
+
+/* Sets up B; packs it into `space` (packed_size(K, N) floats) when the kernel will be used. */
+static void rec_matrix_init(rec_matrix *b, const float *w, size_t ldw, int transposed, int K, int N,
+                            float *space) {
+  b->w = w;
+  b->ldw = ldw;
+  b->transposed = transposed;
+  b->K = K;
+  b->N = N;
+  b->packed = NULL;
+  if (!have_avx512())
+    return;
+  const int np = (N + PANEL - 1) / PANEL;
+  for (int p = 0; p < np; p++) {
+    for (int k = 0; k < K; k++) {
+      float *d = space + ((size_t)p * K + k) * PANEL;
+      for (int c = 0; c < PANEL; c++) {
+        int n = p * PANEL + c;
+        d[c] = n >= N ? 0.0f : transposed ? w[(size_t)n * ldw + k] : w[(size_t)k * ldw + n];
+      }
+    }
+  }
+  b->packed = space;
+}
+
+#if RNN_TRAIN_X86
+/* mr rows (a constant after inlining) of C against one panel. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+rec_block_avx512(const int mr, int K, const float *A, size_t lda, const float *bp, float *C,
+                 size_t ldc, __mmask16 m0, __mmask16 m1, int accumulate) {
+  __m512 c0[8], c1[8];
+  for (int r = 0; r < mr; r++) {
+    if (accumulate) {
+      c0[r] = _mm512_maskz_loadu_ps(m0, C + (size_t)r * ldc);
+      c1[r] = _mm512_maskz_loadu_ps(m1, C + (size_t)r * ldc + 16);
+    } else {
+      c0[r] = _mm512_setzero_ps();
+      c1[r] = _mm512_setzero_ps();
+    }
+  }
+  for (int k = 0; k < K; k++) {
+    const __m512 b0 = _mm512_loadu_ps(bp + (size_t)k * PANEL);
+    const __m512 b1 = _mm512_loadu_ps(bp + (size_t)k * PANEL + 16);
+    for (int r = 0; r < mr; r++) {
+      const __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);
+      c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+    }
+  }
+  for (int r = 0; r < mr; r++) {
+    _mm512_mask_storeu_ps(C + (size_t)r * ldc, m0, c0[r]);
+    _mm512_mask_storeu_ps(C + (size_t)r * ldc + 16, m1, c1[r]);
+  }
+}
+
+__attribute__((target("avx512f"))) static void rec_gemm_avx512(int M, const float *A, size_t lda,
+                                                              const rec_matrix *b, float *C,
+                                                              size_t ldc, int accumulate) {
+  const int K = b->K, N = b->N, np = (N + PANEL - 1) / PANEL;
+  for (int p = 0; p < np; p++) {
+    const int cols = N - p * PANEL;
+    const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1u);
+    const __mmask16 m1 = cols >= 32   ? (__mmask16)0xFFFF
+                         : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1u)
+                                     : (__mmask16)0;
+    const float *bp = b->packed + (size_t)p * K * PANEL;
+    float *cp = C + (size_t)p * PANEL;
+    int r = 0;
+    for (; r + 8 <= M; r += 8)
+      rec_block_avx512(8, K, A + (size_t)r * lda, lda, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
+    if (M - r >= 4) {
+      rec_block_avx512(4, K, A + (size_t)r * lda, lda, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
+      r += 4;
+    }
+    if (M - r >= 2) {
+      rec_block_avx512(2, K, A + (size_t)r * lda, lda, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
+      r += 2;
+    }
+    if (M - r >= 1)
+      rec_block_avx512(1, K, A + (size_t)r * lda, lda, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
+  }
+}
+#endif
+
+/* C (M x N, ldc) = A (M x K, lda) B, or += when accumulate. */
+static void rec_gemm(int M, const float *A, size_t lda, const rec_matrix *b, float *C, size_t ldc,
+                     int accumulate) {
+#if RNN_TRAIN_X86
+  if (b->packed) {
+    rec_gemm_avx512(M, A, lda, b, C, ldc, accumulate);
+    return;
+  }
+#endif
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, b->transposed ? CblasTrans : CblasNoTrans, M, b->N, b->K,
+              1.0f, A, (int)lda, b->w, (int)b->ldw, accumulate ? 1.0f : 0.0f, C, (int)ldc);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * The shard and its buffers
  * ------------------------------------------------------------------------------------------- */
 typedef struct {
@@ -345,6 +480,7 @@ struct rnn_shard {
   float *pooled, *dpooled; /* [B][D] */
   float *dy[2];            /* [T][B][Dmax] gradient w.r.t. a layer's output / input */
   float *dh, *dc, *tmp, *zeros, *bias; /* [B][GHmax] and [GHmax] */
+  float *pack[2];                      /* packed recurrent weights */
 };
 
 rnn_shard *rnn_shard_new(void) { return calloc(1, sizeof(rnn_shard)); }
@@ -440,6 +576,15 @@ static size_t layout(rnn_shard *s, const rnn_model *m, const rnn_train_config *c
   TAKE(s->tmp, (size_t)B * ghmax);
   TAKE(s->zeros, (size_t)B * ghmax);
   TAKE(s->bias, (size_t)ghmax);
+  size_t packmax = 0;
+  for (int l = 0; l < m->num_layers; l++) {
+    int H = m->layers[l].hidden_size, GH = m->layers[l].gates * H;
+    size_t a = packed_size(H, GH), b = packed_size(GH, H);
+    packmax = a > packmax ? a : packmax;
+    packmax = b > packmax ? b : packmax;
+  }
+  TAKE(s->pack[0], packmax);
+  TAKE(s->pack[1], packmax);
 #undef TAKE
   return off;
 }
@@ -582,7 +727,7 @@ static const float *prev_c(const dir_pass *p, int t, int first) {
   return p->buf->c + (size_t)tp * p->B * p->L->hidden_size;
 }
 
-static void dir_forward(const dir_pass *p, float *tmp, float *bias) {
+static void dir_forward(const dir_pass *p, float *tmp, float *bias, float *const pack[2]) {
   const rnn_layer *L = p->L;
   const float *P = p->m->params;
   const rnn_direction_params *dp = &L->dir[p->d];
@@ -599,6 +744,14 @@ static void dir_forward(const dir_pass *p, float *tmp, float *bias) {
   if (L->cell == RNN_CELL_GRU)
     for (int j = 2 * H; j < 3 * H; j++)
       bias[j] = b_ih[j];
+  /* h W_hh^T: B = W_hh^T (K = H). GRU_RESET_BEFORE multiplies r|z rows by h, n rows by r*h. */
+  rec_matrix whh, whn;
+  if (L->cell == RNN_CELL_GRU_RESET_BEFORE) {
+    rec_matrix_init(&whh, w_hh, (size_t)H, 1, H, 2 * H, pack[0]);
+    rec_matrix_init(&whn, w_hh + (size_t)2 * H * H, (size_t)H, 1, H, H, pack[1]);
+  } else {
+    rec_matrix_init(&whh, w_hh, (size_t)H, 1, H, GH, pack[0]);
+  }
 
   for (int s = 0; s < p->T; s++) {
     int t = p->d == 0 ? s : p->T - 1 - s;
@@ -611,34 +764,29 @@ static void dir_forward(const dir_pass *p, float *tmp, float *bias) {
     float *y = p->y + (size_t)t * B * p->ldy;
     switch (L->cell) {
     case RNN_CELL_LSTM: {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, GH, H, 1.0f, hp, (int)ldh, w_hh, H,
-                  1.0f, G, GH);
+      rec_gemm(nb, hp, ldh, &whh, G, (size_t)GH, 1);
       const float *cp = prev_c(p, t, s == 0);
       lstm_forward_rows(nb, H, G, bias, cp, (size_t)H, db->c + (size_t)t * B * H,
                         db->tc + (size_t)t * B * H, y, p->ldy);
       break;
     }
     case RNN_CELL_GRU:
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, GH, H, 1.0f, hp, (int)ldh, w_hh, H,
-                  0.0f, tmp, GH);
+      rec_gemm(nb, hp, ldh, &whh, tmp, (size_t)GH, 0);
       gru_forward_rows(nb, H, G, bias, b_hh + 2 * H, tmp, hp, ldh, db->aux + (size_t)t * B * H, y,
                        p->ldy);
       break;
     case RNN_CELL_GRU_RESET_BEFORE: {
       float *rh = db->aux + (size_t)t * B * H;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, 2 * H, H, 1.0f, hp, (int)ldh, w_hh,
-                  H, 0.0f, tmp, 2 * H);
+      rec_gemm(nb, hp, ldh, &whh, tmp, (size_t)2 * H, 0);
       grub_forward_gates(nb, H, G, bias, tmp, hp, ldh, rh);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, H, H, 1.0f, rh, H,
-                  w_hh + (size_t)2 * H * H, H, 0.0f, tmp, H);
+      rec_gemm(nb, rh, (size_t)H, &whn, tmp, (size_t)H, 0);
       grub_forward_output(nb, H, G, bias, tmp, hp, ldh, y, p->ldy);
       break;
     }
     case RNN_CELL_RNN_TANH:
     case RNN_CELL_RNN_RELU:
     default:
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, GH, H, 1.0f, hp, (int)ldh, w_hh, H,
-                  1.0f, G, GH);
+      rec_gemm(nb, hp, ldh, &whh, G, (size_t)GH, 1);
       rnn_forward_rows(nb, H, L->cell == RNN_CELL_RNN_RELU, G, bias, y, p->ldy);
       break;
     }
@@ -648,7 +796,8 @@ static void dir_forward(const dir_pass *p, float *tmp, float *bias) {
 /* dy: gradient w.r.t. this direction's outputs (column block, stride lddy). Adds the parameter
  * gradients into grad; when dx is not NULL writes (beta 0) or adds (beta 1) the input gradient. */
 static void dir_backward(const dir_pass *p, const float *dy, size_t lddy, float *grad, float *dx,
-                         size_t lddx, float beta, float *dh, float *dc, float *tmp) {
+                         size_t lddx, float beta, float *dh, float *dc, float *tmp,
+                         float *const pack[2]) {
   const rnn_layer *L = p->L;
   const float *P = p->m->params;
   const rnn_direction_params *dp = &L->dir[p->d];
@@ -657,6 +806,14 @@ static void dir_backward(const dir_pass *p, const float *dy, size_t lddy, float 
   dir_buffers *db = p->buf;
   const int relu = L->cell == RNN_CELL_RNN_RELU;
 
+  /* dh_prev = d(pre-activations) W_hh: B = W_hh (K = GH rows, N = H). */
+  rec_matrix whh, whn;
+  if (L->cell == RNN_CELL_GRU_RESET_BEFORE) {
+    rec_matrix_init(&whh, w_hh, (size_t)H, 0, 2 * H, H, pack[0]);
+    rec_matrix_init(&whn, w_hh + (size_t)2 * H * H, (size_t)H, 0, H, H, pack[1]);
+  } else {
+    rec_matrix_init(&whh, w_hh, (size_t)H, 0, GH, H, pack[0]);
+  }
   memset(dh, 0, sizeof(float) * (size_t)B * H);
   if (dc)
     memset(dc, 0, sizeof(float) * (size_t)B * H);
@@ -677,31 +834,26 @@ static void dir_backward(const dir_pass *p, const float *dy, size_t lddy, float 
     case RNN_CELL_LSTM:
       lstm_backward_rows(nb, H, G, db->tc + (size_t)t * B * H, prev_c(p, t, s == 0), (size_t)H, dyt,
                          lddy, dh, dc);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, GH, 1.0f, G, GH, w_hh, H, 0.0f,
-                  dh, H);
+      rec_gemm(nb, G, (size_t)GH, &whh, dh, (size_t)H, 0);
       break;
     case RNN_CELL_GRU: {
       float *dhh = db->dhh + (size_t)t * B * GH;
       gru_backward_rows(nb, H, G, dhh, db->aux + (size_t)t * B * H, hp, ldh, dyt, lddy, dh);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, GH, 1.0f, dhh, GH, w_hh, H,
-                  1.0f, dh, H);
+      rec_gemm(nb, dhh, (size_t)GH, &whh, dh, (size_t)H, 1);
       break;
     }
     case RNN_CELL_GRU_RESET_BEFORE:
       grub_backward_zn(nb, H, G, hp, ldh, dyt, lddy, dh);
       /* d(r * h) = dan W_hn */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, H, 1.0f, G + 2 * H, GH,
-                  w_hh + (size_t)2 * H * H, H, 0.0f, tmp, H);
+      rec_gemm(nb, G + 2 * H, (size_t)GH, &whn, tmp, (size_t)H, 0);
       grub_backward_r(nb, H, G, tmp, hp, ldh, dh);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, 2 * H, 1.0f, G, GH, w_hh, H,
-                  1.0f, dh, H);
+      rec_gemm(nb, G, (size_t)GH, &whh, dh, (size_t)H, 1);
       break;
     case RNN_CELL_RNN_TANH:
     case RNN_CELL_RNN_RELU:
     default:
       rnn_backward_rows(nb, H, relu, G, dyt, lddy, dh);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, GH, 1.0f, G, GH, w_hh, H, 0.0f,
-                  dh, H);
+      rec_gemm(nb, G, (size_t)GH, &whh, dh, (size_t)H, 0);
       break;
     }
     /* Rows that have not started yet (in processing order) start from a zero gradient. */
@@ -986,7 +1138,7 @@ int rnn_shard_run(rnn_shard *s, const rnn_model *m, const rnn_train_config *c, i
     for (int d = 0; d < 1 + L->bidirectional; d++) {
       dir_pass p;
       make_pass(s, m, l, d, T, x, ldx, t0, &p);
-      dir_forward(&p, s->tmp, s->bias);
+      dir_forward(&p, s->tmp, s->bias, s->pack);
     }
     x = lb->y;
     ldx = (size_t)rnn_layer_output_size(L);
@@ -1055,7 +1207,7 @@ int rnn_shard_run(rnn_shard *s, const rnn_model *m, const rnn_train_config *c, i
         make_pass(s, m, l, d, T, xin, ldxin, t0, &p);
         dir_backward(&p, s->dy[cur] + (size_t)d * L->hidden_size, D_l, grad, dx,
                      (size_t)L->input_size, d == 0 ? 0.0f : 1.0f, s->dh,
-                     L->cell == RNN_CELL_LSTM ? s->dc : NULL, s->tmp);
+                     L->cell == RNN_CELL_LSTM ? s->dc : NULL, s->tmp, s->pack);
       }
       if (dx && lb->mask) {
         for (size_t i = 0; i < TB * L->input_size; i++)
