@@ -77,17 +77,26 @@ static void wr_u64(uint8_t *p, uint64_t v) {
   wr_u32(p + 4, (uint32_t)(v >> 32));
 }
 
-/* CRC-32/ISO-HDLC (zlib's crc32): reflected polynomial 0xEDB88320. The table is built per call
- * (256 x 8 steps, negligible next to a model's bytes) so that the engine keeps no global state. */
+/* CRC-32/ISO-HDLC (zlib's crc32): reflected polynomial 0xEDB88320, computed 8 bytes at a time
+ * ("slicing-by-8": about four times the speed of the byte-wise table, which matters for models of
+ * tens of megabytes). The tables are built per call (2,048 entries, microseconds) so that the
+ * engine keeps no global state. */
 static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
-  uint32_t table[256];
+  uint32_t t[8][256];
   for (uint32_t i = 0; i < 256; i++) {
     uint32_t c = i;
     for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    table[i] = c;
+    t[0][i] = c;
   }
+  for (uint32_t i = 0; i < 256; i++)
+    for (int k = 1; k < 8; k++) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
   uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  for (; n >= 8; n -= 8, p += 8) {
+    uint32_t lo = crc ^ rd_u32(p), hi = rd_u32(p + 4);
+    crc = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][hi & 0xFF] ^
+          t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+  }
+  for (; n > 0; n--, p++) crc = t[0][(crc ^ *p) & 0xFF] ^ (crc >> 8);
   return crc ^ 0xFFFFFFFFu;
 }
 
