@@ -85,6 +85,7 @@ struct rnn_ctc_decoder {
   int max_candidates, num_candidates;
   int *table; /* open addressing: candidate index + 1, 0 = empty */
   int table_mask;
+  int *used_slots; /* the table slots filled this frame (max_candidates), cleared after it */
   float *log_posteriors;
   int *order;
 };
@@ -122,6 +123,7 @@ void rnn_ctc_decoder_free(rnn_ctc_decoder *d) {
   free(d->next_beams);
   free(d->candidates);
   free(d->table);
+  free(d->used_slots);
   free(d->log_posteriors);
   free(d->order);
   free(d);
@@ -160,9 +162,10 @@ rnn_ctc_decoder *rnn_ctc_decoder_new(int num_symbols, int beam_width) {
       table_size <<= 1;
     d->table_mask = table_size - 1;
     d->candidates = malloc((size_t)d->max_candidates * sizeof(ctc_candidate));
-    d->table = malloc((size_t)table_size * sizeof(int));
+    d->table = calloc((size_t)table_size, sizeof(int));
+    d->used_slots = malloc((size_t)d->max_candidates * sizeof(int));
     d->order = malloc((size_t)d->max_candidates * sizeof(int));
-    if (!d->candidates || !d->table || !d->order || !allocate_beams(&d->beams, beam_width) ||
+    if (!d->candidates || !d->table || !d->used_slots || !d->order || !allocate_beams(&d->beams, beam_width) ||
         !allocate_beams(&d->next_beams, beam_width))
       goto fail;
   }
@@ -181,6 +184,9 @@ void rnn_ctc_decoder_reset(rnn_ctc_decoder *d) {
   d->greedy_previous = -1;
   d->greedy_log_prob = 0.0;
   if (d->beams) {
+    for (int i = 0; i < d->num_candidates; i++)
+      d->table[d->used_slots[i]] = 0;
+    d->num_candidates = 0;
     /* One empty prefix, reached with probability 1 through blanks. */
     d->num_beams = 1;
     d->beams[0].length = 0;
@@ -261,6 +267,7 @@ static void add_candidate(rnn_ctc_decoder *d, int source, int symbol, double log
   if (!c) {
     /* Cannot overflow: there are at most beam_width * num_symbols distinct (source, symbol)
      * pairs, and the table is at least twice that size. */
+    d->used_slots[d->num_candidates] = slot;
     c = &d->candidates[d->num_candidates++];
     d->table[slot] = d->num_candidates;
     c->source = source;
@@ -342,8 +349,10 @@ static void beam_push(rnn_ctc_decoder *d, const float *posteriors) {
     float p = clean_posterior(posteriors[k]);
     d->log_posteriors[k] = p > 0.0f ? logf(p) : -1e30f;
   }
+  /* Only the slots filled last frame need clearing: large alphabets keep a large table. */
+  for (int i = 0; i < d->num_candidates; i++)
+    d->table[d->used_slots[i]] = 0;
   d->num_candidates = 0;
-  memset(d->table, 0, (size_t)(d->table_mask + 1) * sizeof(int));
   const double log_blank = d->log_posteriors[0];
 
   for (int i = 0; i < d->num_beams; i++) {
