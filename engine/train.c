@@ -317,11 +317,15 @@ static void rnn_backward_rows(int nb, int H, int relu, float *G, const float *dy
 #undef R
 
 /* ---------------------------------------------------------------------------------------------
- * The recurrent product of one frame: C (M x N) = A (M x K) B, or C += A B, with M the running
- * rows (at most RNN_SHARD_ROWS). A general GEMM repacks B on every call, which for 16 rows costs
- * about as much as the arithmetic; here B (the recurrent weights, fixed for the whole chunk) is
- * packed once per layer and direction into panels of 32 columns, and an AVX-512 kernel keeps an
- * 8 x 32 block of C in registers. Without AVX-512 the BLAS does the product.
+ * Matrix products C (M x N) = A (M x K) B, or C += A B, with B packed into panels of 32 columns.
+ *
+ * The recurrent product of one frame has M = the running rows (at most RNN_SHARD_ROWS): a general
+ * GEMM repacks B on every call, which for 16 rows costs about as much as the arithmetic. Here B
+ * (the recurrent weights, fixed for the whole chunk) is packed once per layer and direction, and
+ * an AVX-512 kernel keeps an 8 x 32 block of C in registers. The same kernel does the products
+ * over all frames (input projection, input gradient, weight gradients), where it measured faster
+ * than the Debian OpenBLAS 0.3.21 build, which picks AVX2 kernels on CPUs it does not know.
+ * Without AVX-512 (or when forced, for tests) the BLAS does every product.
  * ------------------------------------------------------------------------------------------- */
 #define PANEL 32
 
@@ -335,14 +339,15 @@ typedef struct {
 
 static size_t packed_size(int K, int N) { return (size_t)((N + PANEL - 1) / PANEL) * PANEL * K; }
 
+static _Atomic int force_blas = 0;
+void rnn_train_force_blas(int on) { force_blas = on ? 1 : 0; }
+
 #if RNN_TRAIN_X86
 static int have_avx512(void) {
-  static int cached = -1; /* benign race: every thread computes the same value */
-  if (cached < 0) {
-    __builtin_cpu_init();
-    cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
-  }
-  return cached;
+  if (force_blas)
+    return 0;
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }
 #else
 static int have_avx512(void) { return 0; }
@@ -375,8 +380,8 @@ static void rec_matrix_init(rec_matrix *b, const float *w, size_t ldw, int trans
 #if RNN_TRAIN_X86
 /* mr rows (a constant after inlining) of C against one panel. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-rec_block_avx512(const int mr, int K, const float *A, size_t lda, const float *bp, float *C,
-                 size_t ldc, __mmask16 m0, __mmask16 m1, int accumulate) {
+rec_block_avx512(const int mr, int K, const float *A, size_t rs, size_t ks, const float *bp,
+                 float *C, size_t ldc, __mmask16 m0, __mmask16 m1, int accumulate) {
   __m512 c0[8], c1[8];
   for (int r = 0; r < mr; r++) {
     if (accumulate) {
@@ -391,7 +396,7 @@ rec_block_avx512(const int mr, int K, const float *A, size_t lda, const float *b
     const __m512 b0 = _mm512_loadu_ps(bp + (size_t)k * PANEL);
     const __m512 b1 = _mm512_loadu_ps(bp + (size_t)k * PANEL + 16);
     for (int r = 0; r < mr; r++) {
-      const __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);
+      const __m512 a = _mm512_set1_ps(A[(size_t)r * rs + (size_t)k * ks]);
       c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
       c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
     }
@@ -402,9 +407,10 @@ rec_block_avx512(const int mr, int K, const float *A, size_t lda, const float *b
   }
 }
 
-__attribute__((target("avx512f"))) static void rec_gemm_avx512(int M, const float *A, size_t lda,
-                                                              const rec_matrix *b, float *C,
-                                                              size_t ldc, int accumulate) {
+/* A's element (r, k) is A[r * rs + k * ks]. */
+__attribute__((target("avx512f"))) static void rec_gemm_avx512(int M, const float *A, size_t rs,
+                                                              size_t ks, const rec_matrix *b,
+                                                              float *C, size_t ldc, int accumulate) {
   const int K = b->K, N = b->N, np = (N + PANEL - 1) / PANEL;
   for (int p = 0; p < np; p++) {
     const int cols = N - p * PANEL;
@@ -416,32 +422,39 @@ __attribute__((target("avx512f"))) static void rec_gemm_avx512(int M, const floa
     float *cp = C + (size_t)p * PANEL;
     int r = 0;
     for (; r + 8 <= M; r += 8)
-      rec_block_avx512(8, K, A + (size_t)r * lda, lda, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
+      rec_block_avx512(8, K, A + (size_t)r * rs, rs, ks, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
     if (M - r >= 4) {
-      rec_block_avx512(4, K, A + (size_t)r * lda, lda, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
+      rec_block_avx512(4, K, A + (size_t)r * rs, rs, ks, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
       r += 4;
     }
     if (M - r >= 2) {
-      rec_block_avx512(2, K, A + (size_t)r * lda, lda, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
+      rec_block_avx512(2, K, A + (size_t)r * rs, rs, ks, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
       r += 2;
     }
     if (M - r >= 1)
-      rec_block_avx512(1, K, A + (size_t)r * lda, lda, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
+      rec_block_avx512(1, K, A + (size_t)r * rs, rs, ks, bp, cp + (size_t)r * ldc, ldc, m0, m1, accumulate);
   }
 }
 #endif
 
-/* C (M x N, ldc) = A (M x K, lda) B, or += when accumulate. */
-static void rec_gemm(int M, const float *A, size_t lda, const rec_matrix *b, float *C, size_t ldc,
-                     int accumulate) {
+/* C (M x N, ldc) = A B, or += when accumulate; A is M x K (lda) or, when a_trans, stored as its
+ * transpose K x M (lda). */
+static void gemm_ab(int M, const float *A, int a_trans, size_t lda, const rec_matrix *b, float *C,
+                    size_t ldc, int accumulate) {
 #if RNN_TRAIN_X86
   if (b->packed) {
-    rec_gemm_avx512(M, A, lda, b, C, ldc, accumulate);
+    rec_gemm_avx512(M, A, a_trans ? 1 : lda, a_trans ? lda : 1, b, C, ldc, accumulate);
     return;
   }
 #endif
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, b->transposed ? CblasTrans : CblasNoTrans, M, b->N, b->K,
-              1.0f, A, (int)lda, b->w, (int)b->ldw, accumulate ? 1.0f : 0.0f, C, (int)ldc);
+  cblas_sgemm(CblasRowMajor, a_trans ? CblasTrans : CblasNoTrans,
+              b->transposed ? CblasTrans : CblasNoTrans, M, b->N, b->K, 1.0f, A, (int)lda, b->w,
+              (int)b->ldw, accumulate ? 1.0f : 0.0f, C, (int)ldc);
+}
+
+static void rec_gemm(int M, const float *A, size_t lda, const rec_matrix *b, float *C, size_t ldc,
+                     int accumulate) {
+  gemm_ab(M, A, 0, lda, b, C, ldc, accumulate);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -481,6 +494,7 @@ struct rnn_shard {
   float *dy[2];            /* [T][B][Dmax] gradient w.r.t. a layer's output / input */
   float *dh, *dc, *tmp, *zeros, *bias; /* [B][GHmax] and [GHmax] */
   float *pack[2];                      /* packed recurrent weights */
+  float *packbig;                      /* packed operand of the all-frames products */
 };
 
 rnn_shard *rnn_shard_new(void) { return calloc(1, sizeof(rnn_shard)); }
@@ -585,6 +599,15 @@ static size_t layout(rnn_shard *s, const rnn_model *m, const rnn_train_config *c
   }
   TAKE(s->pack[0], packmax);
   TAKE(s->pack[1], packmax);
+  size_t bigmax = 0;
+  for (int l = 0; l < m->num_layers; l++) {
+    int H = m->layers[l].hidden_size, GH = m->layers[l].gates * H, nin = m->layers[l].input_size;
+    size_t cand[4] = {packed_size(nin, GH), packed_size(GH, nin), packed_size((int)TB, nin),
+                      packed_size((int)TB, H)};
+    for (int k = 0; k < 4; k++)
+      bigmax = cand[k] > bigmax ? cand[k] : bigmax;
+  }
+  TAKE(s->packbig, bigmax);
 #undef TAKE
   return off;
 }
@@ -707,6 +730,7 @@ typedef struct {
   float *y;         /* this direction's output column block: y + d*H, row stride ldy = D */
   size_t ldy;
   const float *h0, *c0; /* initial state [B][H] */
+  int h0_carried;       /* h0 is a carried state (else zeros) */
   dir_buffers *buf;
 } dir_pass;
 
@@ -727,7 +751,8 @@ static const float *prev_c(const dir_pass *p, int t, int first) {
   return p->buf->c + (size_t)tp * p->B * p->L->hidden_size;
 }
 
-static void dir_forward(const dir_pass *p, float *tmp, float *bias, float *const pack[2]) {
+static void dir_forward(const dir_pass *p, float *tmp, float *bias, float *const pack[2],
+                        float *packbig) {
   const rnn_layer *L = p->L;
   const float *P = p->m->params;
   const rnn_direction_params *dp = &L->dir[p->d];
@@ -735,9 +760,10 @@ static void dir_forward(const dir_pass *p, float *tmp, float *bias, float *const
   const float *w_ih = P + dp->w_ih, *w_hh = P + dp->w_hh, *b_ih = P + dp->b_ih, *b_hh = P + dp->b_hh;
   dir_buffers *db = p->buf;
 
-  /* Input projection of every frame at once. */
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p->T * B, GH, nin, 1.0f, p->x, (int)p->ldx,
-              w_ih, nin, 0.0f, db->gates, GH);
+  /* Input projection of every frame at once: gates = x W_ih^T. */
+  rec_matrix wih;
+  rec_matrix_init(&wih, w_ih, (size_t)nin, 1, nin, GH, packbig);
+  gemm_ab(p->T * B, p->x, 0, p->ldx, &wih, db->gates, (size_t)GH, 0);
   /* Biases folded into the kernels; GRU keeps b_hn apart because r multiplies it. */
   for (int j = 0; j < GH; j++)
     bias[j] = b_ih[j] + b_hh[j];
@@ -796,8 +822,8 @@ static void dir_forward(const dir_pass *p, float *tmp, float *bias, float *const
 /* dy: gradient w.r.t. this direction's outputs (column block, stride lddy). Adds the parameter
  * gradients into grad; when dx is not NULL writes (beta 0) or adds (beta 1) the input gradient. */
 static void dir_backward(const dir_pass *p, const float *dy, size_t lddy, float *grad, float *dx,
-                         size_t lddx, float beta, float *dh, float *dc, float *tmp,
-                         float *const pack[2]) {
+                         size_t lddx, int dx_accumulate, float *dh, float *dc, float *tmp,
+                         float *const pack[2], float *packbig) {
   const rnn_layer *L = p->L;
   const float *P = p->m->params;
   const rnn_direction_params *dp = &L->dir[p->d];
@@ -862,37 +888,38 @@ static void dir_backward(const dir_pass *p, const float *dy, size_t lddy, float 
       memset(dc + (size_t)nb * H, 0, sizeof(float) * (size_t)(B - nb) * H);
   }
 
-  /* Weight gradients of all frames at once. */
+  /* Weight gradients of all frames at once, each a product with the frames as K. */
   const size_t TB = (size_t)T * B;
   float *g_wih = grad + dp->w_ih, *g_whh = grad + dp->w_hh, *g_bih = grad + dp->b_ih,
         *g_bhh = grad + dp->b_hh;
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, nin, (int)TB, 1.0f, db->gates, GH, p->x,
-              (int)p->ldx, 1.0f, g_wih, nin);
+  rec_matrix bm;
+  rec_matrix_init(&bm, p->x, p->ldx, 0, (int)TB, nin, packbig); /* dW_ih += dA^T x */
+  gemm_ab(GH, db->gates, 1, (size_t)GH, &bm, g_wih, (size_t)nin, 1);
   add_column_sums(g_bih, db->gates, TB, GH, (size_t)GH);
   const float *rec = L->cell == RNN_CELL_GRU ? db->dhh : db->gates; /* d(W_hh h + b_hh) */
   add_column_sums(g_bhh, rec, TB, GH, (size_t)GH);
-  /* Rows of W_hh multiplied by h (all but n for GRU_RESET_BEFORE, whose n rows see r * h). */
+  /* Rows of W_hh multiplied by h (all but n for GRU_RESET_BEFORE, whose n rows see r * h);
+   * h_prev of frame t is the output of t-1 (forward) or t+1 (backward): a shifted view. */
   const int M = L->cell == RNN_CELL_GRU_RESET_BEFORE ? 2 * H : GH;
   if (T > 1) {
-    if (p->d == 0)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, H, (T - 1) * B, 1.0f,
-                  rec + (size_t)B * GH, GH, p->y, (int)p->ldy, 1.0f, g_whh, H);
-    else
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, H, (T - 1) * B, 1.0f, rec, GH,
-                  p->y + (size_t)B * p->ldy, (int)p->ldy, 1.0f, g_whh, H);
+    const float *hprev = p->d == 0 ? p->y : p->y + (size_t)B * p->ldy;
+    const float *drec = p->d == 0 ? rec + (size_t)B * GH : rec;
+    rec_matrix_init(&bm, hprev, p->ldy, 0, (T - 1) * B, H, packbig);
+    gemm_ab(M, drec, 1, (size_t)GH, &bm, g_whh, (size_t)H, 1);
   }
-  {
-    /* The first processed frame's h_prev is the initial state (nonzero only when carried). */
-    int tf = p->d == 0 ? 0 : T - 1;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, H, B, 1.0f, rec + (size_t)tf * B * GH,
-                GH, p->h0, H, 1.0f, g_whh, H);
+  if (p->h0_carried) {
+    /* The first frame's h_prev is the state carried from the previous chunk. */
+    rec_matrix_init(&bm, p->h0, (size_t)H, 0, B, H, packbig);
+    gemm_ab(M, rec, 1, (size_t)GH, &bm, g_whh, (size_t)H, 1);
   }
-  if (L->cell == RNN_CELL_GRU_RESET_BEFORE)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, (int)TB, 1.0f, db->gates + 2 * H, GH,
-                db->aux, H, 1.0f, g_whh + (size_t)2 * H * H, H);
-  if (dx)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, nin, GH, 1.0f, db->gates, GH,
-                w_ih, nin, beta, dx, (int)lddx);
+  if (L->cell == RNN_CELL_GRU_RESET_BEFORE) {
+    rec_matrix_init(&bm, db->aux, (size_t)H, 0, (int)TB, H, packbig);
+    gemm_ab(H, db->gates + 2 * H, 1, (size_t)GH, &bm, g_whh + (size_t)2 * H * H, (size_t)H, 1);
+  }
+  if (dx) {
+    rec_matrix_init(&bm, w_ih, (size_t)nin, 0, GH, nin, packbig); /* dx = dA W_ih */
+    gemm_ab((int)TB, db->gates, 0, (size_t)GH, &bm, dx, lddx, dx_accumulate);
+  }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1077,7 +1104,8 @@ static void make_pass(rnn_shard *s, const rnn_model *m, int l, int d, int T, con
   p->y = s->layers[l].y + (size_t)d * L->hidden_size;
   p->buf = &s->layers[l].dir[d];
   /* The backward direction never carries state; the forward one does after the first chunk. */
-  if (d == 0 && t0 > 0) {
+  p->h0_carried = d == 0 && t0 > 0;
+  if (p->h0_carried) {
     p->h0 = state_h(s, m, l);
     p->c0 = state_c(s, m, l);
   } else {
@@ -1138,7 +1166,7 @@ int rnn_shard_run(rnn_shard *s, const rnn_model *m, const rnn_train_config *c, i
     for (int d = 0; d < 1 + L->bidirectional; d++) {
       dir_pass p;
       make_pass(s, m, l, d, T, x, ldx, t0, &p);
-      dir_forward(&p, s->tmp, s->bias, s->pack);
+      dir_forward(&p, s->tmp, s->bias, s->pack, s->packbig);
     }
     x = lb->y;
     ldx = (size_t)rnn_layer_output_size(L);
@@ -1206,8 +1234,8 @@ int rnn_shard_run(rnn_shard *s, const rnn_model *m, const rnn_train_config *c, i
         dir_pass p;
         make_pass(s, m, l, d, T, xin, ldxin, t0, &p);
         dir_backward(&p, s->dy[cur] + (size_t)d * L->hidden_size, D_l, grad, dx,
-                     (size_t)L->input_size, d == 0 ? 0.0f : 1.0f, s->dh,
-                     L->cell == RNN_CELL_LSTM ? s->dc : NULL, s->tmp, s->pack);
+                     (size_t)L->input_size, d == 1, s->dh,
+                     L->cell == RNN_CELL_LSTM ? s->dc : NULL, s->tmp, s->pack, s->packbig);
       }
       if (dx && lb->mask) {
         for (size_t i = 0; i < TB * L->input_size; i++)

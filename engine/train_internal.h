@@ -100,6 +100,9 @@ double rnn_loss_terms(const rnn_model *m, const rnn_train_config *c, const rnn_e
  * activation applied) as rnn_forward_sequence computes them. */
 int rnn_train_forward_frames(const rnn_model *m, const float *x, int T, float *out);
 
+/* Tests: 1 makes every product go through the BLAS instead of the AVX-512 kernel. */
+void rnn_train_force_blas(int on);
+
 /* Checks a configuration and examples against a model; writes what is wrong into err. */
 int rnn_train_check(const rnn_model *m, const rnn_example *ex, int n, const rnn_train_config *c,
                     char *err, size_t errlen);

@@ -11,6 +11,7 @@
 
 #include "rnn.h"
 #include "testutil.h"
+#include "train_internal.h"
 
 #define NIN 3
 #define MAXT 7
@@ -332,14 +333,20 @@ int main(void) {
       {"lstm ctc linear", {RNN_CELL_LSTM}, 1, 4, {0}, RNN_HEAD_LINEAR, 3, RNN_POOL_LAST, RNN_LOSS_CTC, 0, 1, 0},
   };
   const int ncases = (int)(sizeof(cases) / sizeof(cases[0]));
-  for (int i = 0; i < ncases; i++) {
-    gc_case k = cases[i];
-    if (k.head == RNN_HEAD_NONE)
-      k.outputs = k.hidden;
-    gradcheck(&k);
-    masking(&k);
+  /* Twice: with the engine's own AVX-512 products (where the CPU has them) and with the BLAS. */
+  for (int blas = 0; blas < 2; blas++) {
+    rnn_train_force_blas(blas);
+    fprintf(stderr, "-- products by %s\n", blas ? "the BLAS" : "the engine's kernel (when the CPU has AVX-512)");
+    for (int i = 0; i < ncases; i++) {
+      gc_case k = cases[i];
+      if (k.head == RNN_HEAD_NONE)
+        k.outputs = k.hidden;
+      gradcheck(&k);
+      masking(&k);
+    }
+    tbptt_consistency();
+    tbptt_gradient_values();
   }
-  tbptt_consistency();
-  tbptt_gradient_values();
+  rnn_train_force_blas(0);
   return test_summary("test_gradcheck");
 }
