@@ -120,6 +120,8 @@ struct _GstRnnInfer
   gdouble confidence_threshold;
   guint beam_width;
   guint partial_interval_ms;
+  guint64 props_set;            /* bit (1 << prop_id): set by the application */
+  gboolean applying_model_defaults;
 
   /* The model (READY and up). The symbols point into its metadata: it is immutable and we hold a
    * reference. */
@@ -370,6 +372,8 @@ gst_rnn_infer_set_property (GObject * object, guint prop_id, const GValue * valu
   GstRnnInfer *self = GST_RNN_INFER (object);
 
   GST_OBJECT_LOCK (self);
+  if (!self->applying_model_defaults)
+    self->props_set |= G_GUINT64_CONSTANT (1) << prop_id;
   switch (prop_id) {
     case PROP_MODEL:
       g_free (self->model_path);
@@ -499,6 +503,68 @@ release_model (GstRnnInfer * self)
   g_clear_pointer (&self->loaded_path, g_free);
 }
 
+/* A model may carry defaults for this element's properties as metadata "infer.<property>" (e.g.
+ * infer.mode = "window", infer.window-length = 3000 for a sensor model trained on 3 s instances).
+ * They apply to the properties the application did not set. */
+static gboolean
+apply_model_defaults (GstRnnInfer * self, rnn_model * m, const gchar * path)
+{
+  GObjectClass *klass = G_OBJECT_GET_CLASS (self);
+  gint n = rnn_model_meta_count (m);
+  gboolean ok = TRUE;
+
+  for (gint i = 0; i < n && ok; i++) {
+    const char *key, *str = NULL;
+    rnn_meta_type type;
+    GParamSpec *pspec;
+    gchar *text = NULL;
+    int64_t iv;
+    double fv;
+    gboolean set_by_app;
+
+    if (rnn_model_meta_at (m, i, &key, &type) != 0 || !g_str_has_prefix (key, "infer."))
+      continue;
+    pspec = g_object_class_find_property (klass, key + strlen ("infer."));
+    if (!pspec || pspec->owner_type != GST_TYPE_RNN_INFER || strcmp (pspec->name, "model") == 0) {
+      GST_WARNING_OBJECT (self, "model '%s': metadata %s names no rnninfer property", path, key);
+      continue;
+    }
+    GST_OBJECT_LOCK (self);
+    set_by_app = (self->props_set & (G_GUINT64_CONSTANT (1) << pspec->param_id)) != 0;
+    GST_OBJECT_UNLOCK (self);
+    if (set_by_app)
+      continue;
+    if (type == RNN_META_STRING && rnn_model_meta_string (m, key, &str))
+      text = g_strdup (str);
+    else if (type == RNN_META_INT && rnn_model_meta_int (m, key, &iv))
+      text = g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) iv);
+    else if (type == RNN_META_FLOAT && rnn_model_meta_float (m, key, &fv)) {
+      gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+      text = g_strdup (g_ascii_dtostr (buf, sizeof (buf), fv));
+    }
+    if (text) {
+      GValue v = G_VALUE_INIT;
+
+      g_value_init (&v, pspec->value_type);
+      if (gst_value_deserialize (&v, text) && !g_param_value_validate (pspec, &v)) {
+        self->applying_model_defaults = TRUE;
+        g_object_set_property (G_OBJECT (self), pspec->name, &v);
+        self->applying_model_defaults = FALSE;
+        GST_INFO_OBJECT (self, "model default %s = %s", pspec->name, text);
+      } else {
+        GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+            ("cannot use model '%s': metadata %s = '%s' is not a valid %s", path, key, text,
+                pspec->name), (NULL));
+        ok = FALSE;
+      }
+      g_value_unset (&v);
+      g_free (text);
+    }
+  }
+  return ok;
+}
+
 /* Loads the model named by the model property and checks that its metadata makes sense for this
  * element. Posts an error naming the file and returns FALSE when it does not. */
 static gboolean
@@ -530,6 +596,8 @@ load_model (GstRnnInfer * self)
     return FALSE;
   }
 
+  if (!apply_model_defaults (self, m, path))
+    goto bad;
   self->task = TASK_SEQUENCE;
   if (rnn_model_meta_string (m, "task", &task)) {
     if (strcmp (task, "classification") == 0)

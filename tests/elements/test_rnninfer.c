@@ -1128,6 +1128,82 @@ GST_START_TEST (test_vad_level_from_features)
 
 GST_END_TEST;
 
+/* Defaults from the model's infer.* metadata; what the application sets wins. */
+static gchar *
+classifier_with_infer_meta (const gchar * name, const gchar * mode)
+{
+  gchar *path = classifier_model (name);
+  char err[256];
+  rnn_model *m = rnn_model_load (path, err, sizeof (err));
+
+  fail_unless (m != NULL, "%s", err);
+  rnn_model_set_meta_string (m, "infer.mode", mode);
+  rnn_model_set_meta_int (m, "infer.window-length", 200);
+  rnn_model_set_meta_float (m, "infer.window-hop", 100.0);
+  g_free (path);
+  return save_model (m, name);
+}
+
+GST_START_TEST (test_model_defaults)
+{
+  static const gchar *const hop[] = { "window-hop", "50", NULL };
+  gchar *model = classifier_with_infer_meta ("infer-meta.rnn", "window");
+  Fixture f = start (model, NULL);
+  GList *r;
+  guint hop_ms = 0, length_ms = 0;
+  gchar *bad;
+
+  set_frames_caps (&f, 2);
+  g_object_get (f.element, "window-hop", &hop_ms, "window-length", &length_ms, NULL);
+  fail_unless_equals_int (hop_ms, 100);
+  fail_unless_equals_int (length_ms, 200);
+  push_classifier_frames (&f, 0, 50, 1.0f, 1.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 4);        /* windows end at 20, 30, 40, 50 */
+  free_results (r);
+  stop (&f);
+
+  f = start (model, hop);
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 50, 1.0f, 1.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 7);        /* 20, 25, ..., 50 */
+  free_results (r);
+  stop (&f);
+  g_free (model);
+
+  /* A value the property cannot take: an error naming the file and the key. */
+  model = classifier_with_infer_meta ("infer-bad.rnn", "sideways");
+  bad = NULL;
+  {
+    GstElement *e = gst_element_factory_make ("rnninfer", NULL);
+    GstBus *bus = gst_bus_new ();
+    GstMessage *msg;
+    GError *err = NULL;
+
+    gst_element_set_bus (e, bus);
+    g_object_set (e, "model", model, NULL);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+        GST_STATE_CHANGE_FAILURE);
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL);
+    gst_message_parse_error (msg, &err, NULL);
+    bad = g_strdup (err->message);
+    g_error_free (err);
+    gst_message_unref (msg);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_element_set_bus (e, NULL);
+    gst_object_unref (bus);
+    gst_object_unref (e);
+  }
+  fail_unless (strstr (bad, "infer-bad.rnn") && strstr (bad, "infer.mode")
+      && strstr (bad, "sideways"), "%s", bad);
+  g_free (bad);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 /* vad=false: the whole stream is one utterance, cut every max-utterance. */
 GST_START_TEST (test_no_vad_max_utterance)
 {
@@ -1403,6 +1479,7 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_bidirectional_utterances);
   tcase_add_test (tc, test_no_vad_max_utterance);
   tcase_add_test (tc, test_vad_level_from_features);
+  tcase_add_test (tc, test_model_defaults);
   tcase_add_test (tc, test_model_cache);
   tcase_add_test (tc, test_result_builders);
   tcase_add_test (tc, test_real_audio_endpoints);
