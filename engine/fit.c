@@ -148,6 +148,11 @@ static int check_example(const rnn_model *m, const rnn_train_config *c, const rn
   const int O = m->head == RNN_HEAD_NONE ? rnn_model_top_size(m) : m->head_outputs;
   if (!e->x || e->T <= 0)
     return fail(err, errlen, RNN_EINVAL, "example %d: %s", i, e->x ? "T must be >= 1" : "x is NULL");
+  const int nin = m->input_size;
+  for (size_t k = 0; k < (size_t)e->T * nin; k++)
+    if (!isfinite(e->x[k]))
+      return fail(err, errlen, RNN_EINVAL, "example %d: x[%zu][%zu] = %g is not finite", i, k / nin,
+                  k % nin, e->x[k]);
   switch (c->loss) {
   case RNN_LOSS_CE:
     if (e->label < 0 || e->label >= O)

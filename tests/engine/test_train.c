@@ -429,6 +429,11 @@ static void schedules_and_stopping(void) {
   CHECK(rnn_train_validate(m, f.ex, f.n, &c, err, sizeof(err)) == RNN_EINVAL);
   CHECK_MSG(strstr(err, "example 3: label 7") != NULL, "message: %s", err);
   f.ex[3].label = 1;
+  f.x[5] = NAN; /* example 0, frame 2, input 1 */
+  CHECK(rnn_fit(m, f.ex, f.n, NULL, 0, &c, NULL, NULL) == RNN_EINVAL);
+  CHECK(rnn_train_validate(m, f.ex, f.n, &c, err, sizeof(err)) == RNN_EINVAL);
+  CHECK_MSG(strstr(err, "example 0: x[2][1] = nan is not finite") != NULL, "message: %s", err);
+  f.x[5] = 0.5f;
   rnn_model_unref(m);
   rnn_model_unref(ref);
   frame_task_free(&f);
