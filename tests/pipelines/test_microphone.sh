@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# portaudiosrc end to end with gst-launch-1.0 and the full plugin, on a virtual microphone that
+# "speaks" a real FSDD recording: ALSA's `file` plugin, through an ALSA_CONFIG_PATH configuration
+# (which replaces the system one, so it includes alsa.conf first), captures the bytes of a raw file.
+# The plug in front converts formats (F32 asked for, S16_LE in the file), as for a real microphone.
+#
+# What is checked: the recording comes out of `portaudiosrc ! filesink` byte for byte, and through
+# wavenc as the same samples; device-name picks a device and a wrong one is an error naming it and
+# listing the devices; GstDeviceMonitor lists the devices through portaudiodeviceprovider.
+#
+# Environment: GST_PLUGIN_PATH (the build), RNN_DATA (../shared/data), RNN_SOURCE_ROOT.
+# SPDX-License-Identifier: LGPL-2.1-or-later
+set -uo pipefail
+
+data=${RNN_DATA:-$(dirname "$0")/../../../shared/data}
+wav=$data/fsdd/recordings/7_theo_3.wav
+if [ ! -f "$wav" ]; then
+  echo "SKIP: $wav not found"
+  exit 77
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+check() {  # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then
+    echo "ok      $what"; passed=$((passed + 1))
+  else
+    echo "FAILED  $what"; failed=$((failed + 1))
+  fi
+}
+
+# The recording's samples, without the WAV header.
+/usr/bin/python3 - "$wav" "$tmp/in.raw" <<'PY'
+import sys, wave
+w = wave.open(sys.argv[1])
+assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 8000), w.getparams()
+open(sys.argv[2], "wb").write(w.readframes(w.getnframes()))
+PY
+printf 'second microphone' > "$tmp/in2.raw"
+head -c 16000 /dev/zero >> "$tmp/in2.raw"
+
+pcm() {  # pcm NAME INFILE
+  printf 'pcm.%s { type plug; slave { format S16_LE; pcm { type file; slave.pcm "null"; file "/dev/null"; infile "%s"; format "raw" } } }\n' "$1" "$2"
+}
+{
+  echo '</usr/share/alsa/alsa.conf>'
+  pcm '!default' "$tmp/in.raw"
+  pcm rnn_second_mic "$tmp/in2.raw"
+} > "$tmp/asoundrc"
+export ALSA_CONFIG_PATH=$tmp/asoundrc JACK_NO_START_SERVER=1
+# See tests/meson.build: the null PCM's unbounded buffers make malloc perturbation very slow.
+export MALLOC_PERTURB_=0
+
+bytes=$(stat -c %s "$tmp/in.raw")
+buffers=$((bytes / 160))          # 10 ms buffers of 80 samples; the file's end is not reached
+want=$((buffers * 160))
+
+# 1. Byte for byte through filesink; EOS from num-buffers.
+gst-launch-1.0 -q portaudiosrc num-buffers=$buffers latency-time=10000 \
+  ! audio/x-raw,format=S16LE,rate=8000,channels=1 ! filesink location="$tmp/out.raw" \
+  > "$tmp/launch1.log" 2>&1
+check "gst-launch exits 0 at EOS (num-buffers=$buffers)" test $? -eq 0
+check "captured $want bytes" test "$(stat -c %s "$tmp/out.raw" 2>/dev/null)" = "$want"
+check "captured bytes equal the recording's first $want bytes" \
+  cmp -s -n "$want" "$tmp/in.raw" "$tmp/out.raw"
+
+# 2. Through audioconvert and wavenc as F32 at 8 kHz: the same samples (x / 32768).
+gst-launch-1.0 -q portaudiosrc num-buffers=$buffers \
+  ! audio/x-raw,format=F32LE,rate=8000,channels=1 ! wavenc ! filesink location="$tmp/out.wav" \
+  > "$tmp/launch2.log" 2>&1
+check "F32LE capture to WAV exits 0" test $? -eq 0
+check "the WAV holds the recording's samples as float32" /usr/bin/python3 - "$tmp/in.raw" "$tmp/out.wav" "$want" <<'PY'
+import sys, numpy as np
+raw = np.fromfile(sys.argv[1], dtype="<i2")[: int(sys.argv[3]) // 2]
+data = open(sys.argv[2], "rb").read()
+pos = data.index(b"data") + 8        # RIFF header, then the data chunk
+got = np.frombuffer(data[pos:], dtype="<f4")
+sys.exit(0 if got.size == raw.size and np.array_equal(got, raw / np.float32(32768)) else 1)
+PY
+
+# 3. device-name picks the device (a part of its name, any case).
+gst-launch-1.0 -q portaudiosrc device-name=SECOND_MIC num-buffers=2 \
+  ! audio/x-raw,format=S16LE,rate=8000,channels=1 ! filesink location="$tmp/out2.raw" \
+  > "$tmp/launch3.log" 2>&1
+check "device-name=SECOND_MIC captures rnn_second_mic" \
+  cmp -s -n 17 "$tmp/in2.raw" "$tmp/out2.raw"
+
+# 4. A device that does not exist: an error naming it and listing the devices, non-zero exit.
+gst-launch-1.0 portaudiosrc device-name=no-such-microphone ! fakesink > "$tmp/launch4.log" 2>&1
+status=$?
+check "device-name=no-such-microphone fails" test $status -ne 0
+check "the error names no-such-microphone" grep -q '"no-such-microphone"' "$tmp/launch4.log"
+check "the error lists the input devices" grep -q '"rnn_second_mic"' "$tmp/launch4.log"
+
+# 5. GstDeviceMonitor (what gst-device-monitor-1.0 uses) sees both through portaudiodeviceprovider.
+check "GstDeviceMonitor lists the PortAudio devices as Audio/Source" /usr/bin/python3 - <<'PY'
+import sys, gi
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst
+Gst.init(None)
+monitor = Gst.DeviceMonitor.new()
+monitor.add_filter("Audio/Source", None)
+monitor.start()
+names = {}
+for d in monitor.get_devices():
+    props = d.get_properties()
+    if props and props.get_value("device.api") == "portaudio":
+        names[d.get_display_name()] = d
+monitor.stop()
+print("  portaudio devices:", sorted(names))
+ok = {"default", "rnn_second_mic"} <= set(names)
+if ok:
+    element = names["rnn_second_mic"].create_element(None)
+    ok = element.get_factory().get_name() == "portaudiosrc" \
+        and element.get_property("device-name") == "rnn_second_mic"
+sys.exit(0 if ok else 1)
+PY
+
+if [ "$failed" -ne 0 ]; then
+  for f in "$tmp"/launch*.log; do echo "== $f"; grep -v '^ALSA lib\|ack\|Cannot connect' "$f" | tail -5; done
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
