@@ -185,6 +185,10 @@ struct _GstRnnInfer
   GstClockTime utt_start, speech_end, last_partial;
   gboolean partial_emitted;
 
+  /* The rnn-feature-settings of the stream (from rnnfeatures), or NULL. */
+  GstStructure *feature_settings;
+  gint vad_feature_cfg;
+
   /* Stream bookkeeping. */
   GstClockTime next_pts;
   guint64 bad_frames;
@@ -729,8 +733,27 @@ choose_vad_level (GstRnnInfer * self, gint vad_feature)
   const char *kind = "fbank";
   gint64 mel_bins = meta_int (self, "features.num-mel-bins", 23);
   gboolean energy = meta_int (self, "features.use-energy", 0) != 0;
+  const GstStructure *fs = self->feature_settings;
 
   rnn_model_meta_string (self->model, "features.kind", &kind);
+  /* The settings the frames were actually made with, when upstream told them, come first. */
+  if (fs) {
+    const GValue *v = gst_structure_get_value (fs, "kind");
+    gint i;
+    gboolean b;
+
+    if (v && G_VALUE_HOLDS_ENUM (v)) {
+      GEnumClass *klass = g_type_class_peek (G_VALUE_TYPE (v));
+      GEnumValue *ev = klass ? g_enum_get_value (klass, g_value_get_enum (v)) : NULL;
+
+      if (ev)
+        kind = ev->value_nick;
+    }
+    if (gst_structure_get_int (fs, "num-mel-bins", &i))
+      mel_bins = i;
+    if (gst_structure_get_boolean (fs, "use-energy", &b))
+      energy = b;
+  }
   self->vad_first = 0;
   self->vad_count = self->in_size;
   self->vad_scale = 1.0;
@@ -787,6 +810,7 @@ allocate_buffers (GstRnnInfer * self)
             self->in_size), (NULL));
     return FALSE;
   }
+  self->vad_feature_cfg = vad_feature;
   choose_vad_level (self, vad_feature);
   /* Smoothing averages posteriors: of frames in utterance mode, of hops in window mode. */
   if (self->window_flow)
@@ -1527,6 +1551,100 @@ set_caps (GstRnnInfer * self, GstCaps * caps)
   return TRUE;
 }
 
+/* A setting of the stream as text, and whether it equals the model's features.<name>. Absent
+ * metadata (a model trained without rnnfeatures) matches anything. */
+typedef struct
+{
+  GstRnnInfer *self;
+  GString *mismatches;
+} CompareSettings;
+
+static gboolean
+compare_feature_setting (GQuark field, const GValue * value, gpointer user_data)
+{
+  CompareSettings *cs = user_data;
+  rnn_model *m = cs->self->model;
+  const gchar *name = g_quark_to_string (field);
+  gchar *key = g_strconcat ("features.", name, NULL);
+  const char *ms;
+  int64_t mi;
+  double mf, x = NAN;
+  gchar *stream_text = NULL, *model_text = NULL;
+  gboolean match = TRUE;
+
+  /* Dither is random noise: a different amount changes nothing the model relies on. */
+  if (strcmp (name, "dither") == 0 || strcmp (name, "feature-size") == 0)
+    goto done;
+
+  if (G_VALUE_HOLDS_ENUM (value)) {
+    GEnumClass *klass = g_type_class_peek (G_VALUE_TYPE (value));
+    GEnumValue *ev = klass ? g_enum_get_value (klass, g_value_get_enum (value)) : NULL;
+
+    stream_text = g_strdup (ev ? ev->value_nick : "?");
+  } else if (G_VALUE_HOLDS_STRING (value)) {
+    stream_text = g_value_dup_string (value);
+  } else if (G_VALUE_HOLDS_BOOLEAN (value)) {
+    x = g_value_get_boolean (value) ? 1 : 0;
+  } else if (G_VALUE_HOLDS_INT (value)) {
+    x = g_value_get_int (value);
+  } else if (G_VALUE_HOLDS_UINT (value)) {
+    x = g_value_get_uint (value);
+  } else if (G_VALUE_HOLDS_DOUBLE (value)) {
+    x = g_value_get_double (value);
+  } else if (G_VALUE_HOLDS_FLOAT (value)) {
+    x = g_value_get_float (value);
+  } else {
+    goto done;
+  }
+
+  if (stream_text) {
+    if (rnn_model_meta_string (m, key, &ms) && strcmp (ms, stream_text) != 0) {
+      match = FALSE;
+      model_text = g_strdup (ms);
+    }
+  } else if (rnn_model_meta_int (m, key, &mi)) {
+    match = x == (double) mi;
+    model_text = g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) mi);
+    stream_text = g_strdup_printf ("%g", x);
+  } else if (rnn_model_meta_float (m, key, &mf)) {
+    match = fabs (x - mf) <= 1e-6 * MAX (1.0, fabs (mf));
+    model_text = g_strdup_printf ("%g", mf);
+    stream_text = g_strdup_printf ("%g", x);
+  }
+  if (!match)
+    g_string_append_printf (cs->mismatches, "%s%s is %s (the model's: %s)",
+        cs->mismatches->len ? ", " : "", name, stream_text, model_text);
+
+done:
+  g_free (stream_text);
+  g_free (model_text);
+  g_free (key);
+  return TRUE;
+}
+
+/* rnn-feature-settings from upstream: the frames were made with these settings. Warns when they
+ * differ from those the model was trained on (its features.* metadata), and lets the VAD read
+ * the frames as they are laid out. */
+static void
+handle_feature_settings (GstRnnInfer * self, const GstStructure * settings)
+{
+  CompareSettings cs = { self, g_string_new (NULL) };
+
+  if (self->feature_settings)
+    gst_structure_free (self->feature_settings);
+  self->feature_settings = gst_structure_copy (settings);
+  if (self->model) {
+    gst_structure_foreach (settings, compare_feature_setting, &cs);
+    if (cs.mismatches->len)
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("the frames were not made as the model '%s' was trained: %s", self->loaded_path,
+              cs.mismatches->str), ("settings: %" GST_PTR_FORMAT, settings));
+  }
+  if (self->configured)
+    choose_vad_level (self, self->vad_feature_cfg);
+  g_string_free (cs.mismatches, TRUE);
+}
+
 static gboolean
 gst_rnn_infer_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
@@ -1559,6 +1677,13 @@ gst_rnn_infer_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     case GST_EVENT_EOS:
       finish_sequence (self);
       break;
+    case GST_EVENT_CUSTOM_DOWNSTREAM_STICKY:{
+      const GstStructure *st = gst_event_get_structure (event);
+
+      if (st && gst_structure_has_name (st, GST_RNN_FEATURE_SETTINGS_NAME))
+        handle_feature_settings (self, st);
+      break;
+    }
     case GST_EVENT_CUSTOM_DOWNSTREAM:
       if (gst_rnn_is_reset_event (event)) {
         GST_DEBUG_OBJECT (self, "rnn-reset");
@@ -1697,6 +1822,7 @@ gst_rnn_infer_change_state (GstElement * element, GstStateChange transition)
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       free_buffers (self);
+      g_clear_pointer (&self->feature_settings, gst_structure_free);
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
       release_model (self);
@@ -1714,6 +1840,7 @@ gst_rnn_infer_finalize (GObject * object)
 
   free_buffers (self);
   release_model (self);
+  g_clear_pointer (&self->feature_settings, gst_structure_free);
   g_free (self->model_path);
   g_string_free (self->text, TRUE);
   g_string_free (self->partial_text, TRUE);

@@ -1128,6 +1128,81 @@ GST_START_TEST (test_vad_level_from_features)
 
 GST_END_TEST;
 
+/* rnn-feature-settings from upstream: a warning names the settings that differ from the model's
+ * features.* metadata; the VAD reads the frames as the stream's settings lay them out. */
+static GstEvent *
+feature_settings_event (GstRnnFeaturesKind kind, gint mel_bins, gdouble dither)
+{
+  GstStructure *st = gst_structure_new (GST_RNN_FEATURE_SETTINGS_NAME,
+      "kind", GST_TYPE_RNN_FEATURES_KIND, kind,
+      "num-mel-bins", G_TYPE_INT, mel_bins,
+      "use-energy", G_TYPE_BOOLEAN, FALSE,
+      "dither", G_TYPE_DOUBLE, dither,
+      "feature-size", G_TYPE_INT, 2, NULL);
+
+  return gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_STICKY, st);
+}
+
+static guint
+count_warnings (Fixture * f, const gchar * must_contain)
+{
+  GstMessage *msg;
+  guint n = 0;
+
+  while ((msg = gst_bus_pop_filtered (f->bus, GST_MESSAGE_WARNING))) {
+    GError *err = NULL;
+
+    gst_message_parse_warning (msg, &err, NULL);
+    if (must_contain)
+      fail_unless (strstr (err->message, must_contain) != NULL, "%s", err->message);
+    g_error_free (err);
+    gst_message_unref (msg);
+    n++;
+  }
+  return n;
+}
+
+GST_START_TEST (test_feature_settings)
+{
+  gchar *model = classifier_model_with_features ("fbank23.rnn", "fbank", 23, FALSE);
+  Fixture f = start (model, NULL);
+  GList *r;
+
+  set_frames_caps (&f, 2);
+  /* Same settings (dither aside): no warning. */
+  fail_unless (gst_harness_push_event (f.h,
+          feature_settings_event (GST_RNN_FEATURES_KIND_FBANK, 23, 1.0)));
+  fail_unless_equals_int (count_warnings (&f, NULL), 0);
+  /* Other settings: one warning naming each difference and the model. */
+  fail_unless (gst_harness_push_event (f.h,
+          feature_settings_event (GST_RNN_FEATURES_KIND_MFCC, 16, 0.0)));
+  fail_unless_equals_int (count_warnings (&f, "kind is mfcc (the model's: fbank), "
+          "num-mel-bins is 16 (the model's: 23)"), 1);
+  stop (&f);
+  g_free (model);
+
+  /* A model without features.* metadata: no warning, and the VAD reads MFCC frames of 16 mel
+   * bins as C0 / 4. */
+  model = classifier_model ("plain.rnn");
+  f = start (model, NULL);
+  set_frames_caps (&f, 2);
+  fail_unless (gst_harness_push_event (f.h,
+          feature_settings_event (GST_RNN_FEATURES_KIND_MFCC, 16, 0.0)));
+  /* (Popping one kind of message drops the others: warnings first, results after.) */
+  fail_unless_equals_int (count_warnings (&f, NULL), 0);
+  push_classifier_frames (&f, 0, 20, 4 * 11.0f, -1.0f);
+  push_classifier_frames (&f, 20, 30, 4 * 13.0f, 1.0f);
+  push_classifier_frames (&f, 50, 30, 4 * 11.0f, -1.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 20 * FRAME, 30 * FRAME);
+  free_results (r);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 /* Defaults from the model's infer.* metadata; what the application sets wins. */
 static gchar *
 classifier_with_infer_meta (const gchar * name, const gchar * mode)
@@ -1480,6 +1555,7 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_no_vad_max_utterance);
   tcase_add_test (tc, test_vad_level_from_features);
   tcase_add_test (tc, test_model_defaults);
+  tcase_add_test (tc, test_feature_settings);
   tcase_add_test (tc, test_model_cache);
   tcase_add_test (tc, test_result_builders);
   tcase_add_test (tc, test_real_audio_endpoints);
