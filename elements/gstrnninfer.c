@@ -1052,7 +1052,6 @@ emit_transcription (GstRnnInfer * self, gboolean final, GstClockTime end)
     /* Partial results only when the text changed. */
     if (strcmp (self->text->str, self->partial_text->str) == 0)
       goto done;
-    g_string_assign (self->partial_text, self->text->str);
   } else if (self->text->len == 0 && !self->partial_emitted) {
     /* Nothing was recognised and nothing was announced: no result. */
     goto done;
@@ -1072,9 +1071,10 @@ emit_transcription (GstRnnInfer * self, gboolean final, GstClockTime end)
     gst_rnn_emit_result (GST_ELEMENT (self), self->srcpad,
         gst_rnn_transcription_new (&self->segment, self->text->str, final, confidence, start,
             end > start ? end - start : 0, (const GstRnnWord *) words->data, words->len));
-    if (!final)
+    if (!final) {
       self->partial_emitted = TRUE;
-    else
+      g_string_assign (self->partial_text, self->text->str);
+    } else
       ret = push_text (self, self->text->str, start, end > start ? end - start : 0);
   }
 
