@@ -94,9 +94,16 @@ gst_rnn_model_cache_get (const gchar * path, GError ** error)
   err[0] = '\0';
   model = rnn_model_load (canonical, err, sizeof (err));
   if (model == NULL) {
+    const char *problem = err[0] ? err : "unknown error";
+    size_t n = strlen (canonical);
+
+    /* The loader names the file it was given (the canonical path); ours names it already, as
+     * the user wrote it. */
+    if (strncmp (problem, canonical, n) == 0 && strncmp (problem + n, ": ", 2) == 0)
+      problem += n + 2;
     g_mutex_unlock (&cache_lock);
     g_set_error (error, GST_RNN_ERROR, GST_RNN_ERROR_MODEL, "cannot load model '%s': %s",
-        path, err[0] ? err : "unknown error");
+        path, problem);
     free (canonical);
     return NULL;
   }
