@@ -23,8 +23,19 @@
  * lasts one frame shift. A run starts at the first buffer, and again after a DISCONT buffer, a
  * caps change, a flush, a new stream or an rnn-reset event; the run before a DISCONT, a caps
  * change, a new stream or an rnn-reset is finished as at the end of the stream first (the last
- * frames with snip-edges=false, the held-back frames with deltas), so samples on either side of
- * a discontinuity never share a frame.
+ * frames with snip-edges=false, the held-back frames with CMN and deltas), so samples on either
+ * side of a discontinuity never share a frame.
+ *
+ * With #GstRnnFeatures:cmn-window set, the frames (of any kind, raw too) are normalised as by
+ * Kaldi's apply-cmvn-sliding (torchaudio.functional.sliding_window_cmn) before the deltas are
+ * added, Kaldi's usual recipe: the mean of a window of frames of the same run is subtracted, so
+ * a constant offset of the features (a gain change shifts log-mel and C0 by a constant, a
+ * microphone's response shifts each bin) disappears, helping with unseen speakers and live
+ * microphones. The window ends at the frame (#GstRnnFeatures:cmn-center=false: no latency once
+ * #GstRnnFeatures:min-cmn-window frames have arrived; a run shorter than that is normalised by
+ * its own mean, i.e. per-utterance CMN) or is centred on it; #GstRnnFeatures:norm-vars also
+ * divides by the window's standard deviation. The latency query reports the longest hold-back,
+ * at the start of a run: min-cmn-window - 1 frames (cmn-window - 1 when centred).
  *
  * With #GstRnnFeatures:model set, every feature setting comes from the model's "features.*"
  * metadata (written by rnntrain from the rnn-feature-settings event this element sends), so the
@@ -63,8 +74,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_rnn_features_debug);
 
 enum {
   PROP_0,
-  /* feature settings: the ids from PROP_KIND to PROP_DELTAS, handled generically (model metadata,
-   * the rnn-feature-settings event) */
+  /* feature settings: the ids from PROP_KIND to PROP_NORM_VARS, handled generically (model
+   * metadata, the rnn-feature-settings event); keep them contiguous */
   PROP_KIND,
   PROP_NUM_MEL_BINS,
   PROP_NUM_CEPS,
@@ -86,10 +97,14 @@ enum {
   PROP_ROUND_TO_POWER_OF_TWO,
   PROP_DITHER,
   PROP_DELTAS,
+  PROP_CMN_WINDOW,
+  PROP_MIN_CMN_WINDOW,
+  PROP_CMN_CENTER,
+  PROP_NORM_VARS,
   PROP_MODEL
 };
 #define PROP_FIRST_FEATURE PROP_KIND
-#define PROP_LAST_FEATURE PROP_DELTAS
+#define PROP_LAST_FEATURE PROP_NORM_VARS
 
 #define DEFAULT_KIND GST_RNN_FEATURES_KIND_FBANK
 #define DEFAULT_NUM_MEL_BINS 23
@@ -112,6 +127,12 @@ enum {
 #define DEFAULT_ROUND_TO_POWER_OF_TWO TRUE
 #define DEFAULT_DITHER 0.0
 #define DEFAULT_DELTAS 0
+#define DEFAULT_CMN_WINDOW 0    /* off; Kaldi's apply-cmvn-sliding default is 600 */
+#define DEFAULT_MIN_CMN_WINDOW 100
+#define DEFAULT_CMN_CENTER FALSE
+#define DEFAULT_NORM_VARS FALSE
+/* a window of 100000 frames is 1000 s at the default frame shift */
+#define MAX_CMN_WINDOW 100000
 /* dither noise restarts from this seed at every reset, so runs are reproducible */
 #define DITHER_SEED 20240601u
 
@@ -206,6 +227,10 @@ settings_init (GstRnnFeatureSettings * s)
   s->round_to_power_of_two = DEFAULT_ROUND_TO_POWER_OF_TWO;
   s->dither = DEFAULT_DITHER;
   s->deltas = DEFAULT_DELTAS;
+  s->cmn_window = DEFAULT_CMN_WINDOW;
+  s->min_cmn_window = DEFAULT_MIN_CMN_WINDOW;
+  s->cmn_center = DEFAULT_CMN_CENTER;
+  s->norm_vars = DEFAULT_NORM_VARS;
 }
 
 static void
@@ -233,6 +258,10 @@ settings_set (GstRnnFeatureSettings * s, guint prop_id, const GValue * value)
     case PROP_ROUND_TO_POWER_OF_TWO: s->round_to_power_of_two = g_value_get_boolean (value); break;
     case PROP_DITHER: s->dither = g_value_get_double (value); break;
     case PROP_DELTAS: s->deltas = g_value_get_int (value); break;
+    case PROP_CMN_WINDOW: s->cmn_window = g_value_get_int (value); break;
+    case PROP_MIN_CMN_WINDOW: s->min_cmn_window = g_value_get_int (value); break;
+    case PROP_CMN_CENTER: s->cmn_center = g_value_get_boolean (value); break;
+    case PROP_NORM_VARS: s->norm_vars = g_value_get_boolean (value); break;
     default: g_assert_not_reached ();
   }
 }
@@ -262,6 +291,10 @@ settings_get (const GstRnnFeatureSettings * s, guint prop_id, GValue * value)
     case PROP_ROUND_TO_POWER_OF_TWO: g_value_set_boolean (value, s->round_to_power_of_two); break;
     case PROP_DITHER: g_value_set_double (value, s->dither); break;
     case PROP_DELTAS: g_value_set_int (value, s->deltas); break;
+    case PROP_CMN_WINDOW: g_value_set_int (value, s->cmn_window); break;
+    case PROP_MIN_CMN_WINDOW: g_value_set_int (value, s->min_cmn_window); break;
+    case PROP_CMN_CENTER: g_value_set_boolean (value, s->cmn_center); break;
+    case PROP_NORM_VARS: g_value_set_boolean (value, s->norm_vars); break;
     default: g_assert_not_reached ();
   }
 }
@@ -585,6 +618,25 @@ gst_rnn_features_class_init (GstRnnFeaturesClass * klass)
       g_param_spec_int ("deltas", "Deltas",
           "Append time derivatives as Kaldi's add-deltas (window 2): 1 = deltas, 2 = deltas and "
           "delta-deltas; frames leave 2 * deltas frames later", 0, 2, DEFAULT_DELTAS, flags));
+  g_object_class_install_property (gobject_class, PROP_CMN_WINDOW,
+      g_param_spec_int ("cmn-window", "CMN window",
+          "Sliding-window cepstral mean normalisation as Kaldi's apply-cmvn-sliding, before the "
+          "deltas: subtract from each frame the mean of this many frames around it (0 = off; "
+          "Kaldi's default when used is 600)", 0, MAX_CMN_WINDOW, DEFAULT_CMN_WINDOW, flags));
+  g_object_class_install_property (gobject_class, PROP_MIN_CMN_WINDOW,
+      g_param_spec_int ("min-cmn-window", "Minimum CMN window",
+          "With cmn-window and cmn-center=false: frames the first windows wait for (latency at "
+          "the start of a run only); a shorter run is normalised by its own mean",
+          0, MAX_CMN_WINDOW, DEFAULT_MIN_CMN_WINDOW, flags));
+  g_object_class_install_property (gobject_class, PROP_CMN_CENTER,
+      g_param_spec_boolean ("cmn-center", "Centred CMN window",
+          "With cmn-window: centre the window on the frame (frames leave cmn-window / 2 frames "
+          "later, cmn-window - 1 at the start) instead of ending it there",
+          DEFAULT_CMN_CENTER, flags));
+  g_object_class_install_property (gobject_class, PROP_NORM_VARS,
+      g_param_spec_boolean ("norm-vars", "Normalise variance",
+          "With cmn-window: also divide by the window's standard deviation (a variance below "
+          "1e-10 is floored there, so constant features give 0)", DEFAULT_NORM_VARS, flags));
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "Path of a .rnn model: every feature setting is taken from its features.* metadata; "
@@ -667,6 +719,7 @@ static void
 free_stream (GstRnnFeatures * self)
 {
   g_clear_pointer (&self->extractor, kaldi_features_free);
+  g_clear_pointer (&self->cmn, kaldi_cmn_free);
   g_clear_pointer (&self->deltas, kaldi_deltas_free);
   g_clear_pointer (&self->raw_frame, g_free);
   if (self->pool) {
@@ -707,6 +760,8 @@ reset_run (GstRnnFeatures * self)
     self->base_ts += samples_to_time (self, self->run_samples);
   if (self->extractor)
     kaldi_features_reset (self->extractor);
+  if (self->cmn)
+    kaldi_cmn_reset (self->cmn);
   if (self->deltas)
     kaldi_deltas_reset (self->deltas);
   self->run_samples = 0;
@@ -742,17 +797,28 @@ push_frame (void *user, uint64_t index, const float *frame)
   return self->flow != GST_FLOW_OK;
 }
 
-/* A frame from the extractor (or raw) goes through the deltas stage (a pass-through for 0). */
+/* A normalised frame goes through the deltas stage (a pass-through for deltas=0). */
 static int
-base_frame (void *user, uint64_t index, const float *frame)
+normalised_frame (void *user, uint64_t index, const float *frame)
 {
   GstRnnFeatures *self = user;
 
   return kaldi_deltas_push (self->deltas, index, frame, push_frame, self);
 }
 
+/* A frame from the extractor (or raw) goes through sliding CMN (a pass-through for
+ * cmn-window=0), then the deltas: Kaldi's recipe normalises the base features and adds deltas to
+ * the normalised ones. */
+static int
+base_frame (void *user, uint64_t index, const float *frame)
+{
+  GstRnnFeatures *self = user;
+
+  return kaldi_cmn_push (self->cmn, index, frame, normalised_frame, self);
+}
+
 /* Finishes the current run as at the end of a stream: the last frames with snip-edges=false, the
- * held-back frames with deltas. */
+ * frames held back by CMN (normalised with the run's final length), then those held for deltas. */
 static GstFlowReturn
 drain (GstRnnFeatures * self)
 {
@@ -762,6 +828,8 @@ drain (GstRnnFeatures * self)
     return GST_FLOW_OK;
   self->flow = GST_FLOW_OK;
   if (self->extractor && kaldi_features_finish (self->extractor, base_frame, self) != 0)
+    ret = self->flow;
+  if (ret == GST_FLOW_OK && kaldi_cmn_finish (self->cmn, normalised_frame, self) != 0)
     ret = self->flow;
   if (kaldi_deltas_finish (self->deltas, push_frame, self) != 0 && ret == GST_FLOW_OK)
     ret = self->flow;
@@ -843,8 +911,10 @@ configure (GstRnnFeatures * self, GstCaps * caps)
     self->base_dim = kaldi_features_dim (self->extractor);
     self->shift = kaldi_features_shift (self->extractor);
   }
+  self->cmn = kaldi_cmn_new (self->base_dim, self->settings.cmn_window,
+      self->settings.min_cmn_window, self->settings.cmn_center, self->settings.norm_vars);
   self->deltas = kaldi_deltas_new (self->base_dim, self->settings.deltas);
-  if (!self->deltas) {
+  if (!self->cmn || !self->deltas) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("Out of memory"), (NULL));
     free_stream (self);
     return FALSE;
@@ -893,9 +963,11 @@ configure (GstRnnFeatures * self, GstCaps * caps)
   /* sticky, so it reaches downstream before the first frame (and again after a reconfigure) */
   gst_pad_push_event (self->srcpad, settings_event_new (self));
 
-  /* a frame leaves when its last sample (and, with deltas, the frames after it) arrived; kept
-   * under the object lock for LATENCY queries from other threads */
-  latency = (guint64) kaldi_deltas_delay (self->deltas) * self->shift;
+  /* a frame leaves when its last sample (and, with CMN and deltas, the frames after it) arrived:
+   * CMN's longest hold-back (at the start of a run) counts; kept under the object lock for
+   * LATENCY queries from other threads */
+  latency = ((guint64) kaldi_cmn_delay (self->cmn) + kaldi_deltas_delay (self->deltas))
+      * self->shift;
   if (self->extractor)
     latency += kaldi_features_latency_samples (self->extractor);
   GST_OBJECT_LOCK (self);

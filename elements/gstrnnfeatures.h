@@ -59,6 +59,10 @@ typedef struct {
   gboolean round_to_power_of_two;
   gdouble dither;
   gint deltas;
+  gint cmn_window;              /* frames; 0 = no sliding CMN */
+  gint min_cmn_window;
+  gboolean cmn_center;
+  gboolean norm_vars;
 } GstRnnFeatureSettings;
 
 struct _GstRnnFeatures {
@@ -81,6 +85,7 @@ struct _GstRnnFeatures {
   gboolean configured;
   GstAudioInfo info;
   KaldiFeatures *extractor;     /* fbank / mfcc */
+  KaldiCmn *cmn;                /* sliding CMN (a pass-through when cmn-window is 0) */
   KaldiDeltas *deltas;
   gint base_dim, out_dim;
   gint shift;                   /* samples per frame step (1 for raw) */

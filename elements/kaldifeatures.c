@@ -1,8 +1,9 @@
-/* gst-rnn: a streaming, Kaldi-compatible filterbank and MFCC extractor, and Kaldi's add-deltas.
+/* gst-rnn: a streaming, Kaldi-compatible filterbank and MFCC extractor, Kaldi's add-deltas and
+ * apply-cmvn-sliding.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The arithmetic follows Kaldi's feature-window.cc, mel-computations.cc, feature-fbank.cc,
- * feature-mfcc.cc and feature-functions.cc (add-deltas) step by step, so that the numbers equal
+ * feature-mfcc.cc and feature-functions.cc (add-deltas, sliding CMN) step by step, so that the numbers equal
  * Kaldi's and torchaudio.compliance.kaldi's (the reference of tests/conformance). Frames are
  * computed in double precision; Kaldi itself uses float, which is why the conformance test allows
  * a small relative error.
@@ -800,5 +801,222 @@ kaldi_deltas_finish (KaldiDeltas * d, KaldiFrameFunc fn, void *user)
       break;
   }
   kaldi_deltas_reset (d);
+  return ret;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * apply-cmvn-sliding
+ * ------------------------------------------------------------------------------------------- */
+/* "the run's length is not known yet" */
+#define CMN_UNKNOWN_LENGTH INT64_MAX
+
+struct KaldiCmn {
+  int dim, window, min_window, center, norm_vars;
+  int capacity;                 /* frames in the ring */
+  float *frames;                /* capacity x dim ring, addressed by frame number */
+  double *sum, *sumsq;          /* over the frames [win_start, win_end) */
+  float *out;
+  int64_t win_start, win_end;   /* window of the last frame emitted; win_end < 0: none yet */
+  uint64_t count;               /* frames received since reset */
+  uint64_t emitted;             /* frames emitted since reset */
+  uint64_t first_index;         /* the caller's index of frame 0 */
+};
+
+KaldiCmn *
+kaldi_cmn_new (int dim, int cmn_window, int min_cmn_window, int center, int norm_vars)
+{
+  KaldiCmn *c;
+  int longest;
+
+  if (dim < 1 || cmn_window < 0 || min_cmn_window < 0 || cmn_window > INT32_MAX / 2
+      || min_cmn_window > INT32_MAX / 2)
+    return NULL;
+  c = calloc (1, sizeof (*c));
+  if (!c)
+    return NULL;
+  c->dim = dim;
+  c->window = cmn_window;
+  c->min_window = min_cmn_window;
+  c->center = center != 0;
+  c->norm_vars = norm_vars != 0;
+  /* The longest window is W + 1 frames (not center, [t - W, t + 1)) or M (the first frames, not
+   * center); center windows hold W. The ring must keep every frame from the start of the last
+   * emitted window to the newest: one window, plus one because a window starts at most one frame
+   * later than the previous one, plus one for the frame being added. */
+  longest = (cmn_window + 1 > min_cmn_window ? cmn_window + 1 : min_cmn_window);
+  c->capacity = longest + 2;
+  if (cmn_window > 0) {
+    c->frames = calloc ((size_t) c->capacity * (size_t) dim, sizeof (float));
+    c->sum = calloc ((size_t) dim, sizeof (double));
+    c->sumsq = calloc ((size_t) dim, sizeof (double));
+    c->out = calloc ((size_t) dim, sizeof (float));
+    if (!c->frames || !c->sum || !c->sumsq || !c->out) {
+      kaldi_cmn_free (c);
+      return NULL;
+    }
+  }
+  kaldi_cmn_reset (c);
+  return c;
+}
+
+void
+kaldi_cmn_free (KaldiCmn * c)
+{
+  if (!c)
+    return;
+  free (c->frames);
+  free (c->sum);
+  free (c->sumsq);
+  free (c->out);
+  free (c);
+}
+
+int
+kaldi_cmn_delay (const KaldiCmn * c)
+{
+  if (c->window == 0)
+    return 0;
+  if (c->center)
+    return c->window - 1;       /* frame 0 waits for the whole first window */
+  return c->min_window > 1 ? c->min_window - 1 : 0;
+}
+
+void
+kaldi_cmn_reset (KaldiCmn * c)
+{
+  c->count = 0;
+  c->emitted = 0;
+  c->first_index = 0;
+  c->win_start = -1;
+  c->win_end = -1;
+}
+
+/* Kaldi's window [*start, *end) of frame t in a run of n frames (CMN_UNKNOWN_LENGTH: not known). */
+static void
+cmn_window_of (const KaldiCmn * c, int64_t t, int64_t n, int64_t * start, int64_t * end)
+{
+  int64_t ws, we;
+
+  if (c->center) {
+    ws = t - c->window / 2;
+    we = ws + c->window;
+  } else {
+    ws = t - c->window;
+    we = t + 1;
+  }
+  if (ws < 0) {
+    we -= ws;
+    ws = 0;
+  }
+  if (!c->center && we > t)
+    we = (t + 1 > c->min_window ? t + 1 : c->min_window);
+  if (we > n) {
+    ws -= we - n;
+    we = n;
+    if (ws < 0)
+      ws = 0;
+  }
+  *start = ws;
+  *end = we;
+}
+
+static const float *
+cmn_frame (const KaldiCmn * c, int64_t t)
+{
+  return c->frames + (size_t) (t % c->capacity) * c->dim;
+}
+
+static void
+cmn_accumulate (KaldiCmn * c, int64_t t, double sign)
+{
+  const float *x = cmn_frame (c, t);
+  int k;
+
+  for (k = 0; k < c->dim; k++) {
+    c->sum[k] += sign * x[k];
+    if (c->norm_vars)
+      c->sumsq[k] += sign * (double) x[k] * x[k];
+  }
+}
+
+/* Emits frame t with the window it has in a run of n frames. Windows never move backwards and
+ * move by at most one frame at either end from one frame to the next (Kaldi asserts it), so the
+ * sums are updated, not recomputed. */
+static int
+emit_cmn (KaldiCmn * c, int64_t t, int64_t n, KaldiFrameFunc fn, void *user)
+{
+  int64_t ws, we, s, frames;
+  const float *x = cmn_frame (c, t);
+  int k;
+
+  cmn_window_of (c, t, n, &ws, &we);
+  if (c->win_end < 0) {
+    memset (c->sum, 0, sizeof (double) * c->dim);
+    memset (c->sumsq, 0, sizeof (double) * c->dim);
+    for (s = ws; s < we; s++)
+      cmn_accumulate (c, s, 1.0);
+  } else {
+    for (s = c->win_start; s < ws; s++)
+      cmn_accumulate (c, s, -1.0);
+    for (s = c->win_end; s < we; s++)
+      cmn_accumulate (c, s, 1.0);
+  }
+  c->win_start = ws;
+  c->win_end = we;
+  frames = we - ws;
+
+  for (k = 0; k < c->dim; k++) {
+    double mean = c->sum[k] / (double) frames;
+    double v = (double) x[k] - mean;
+
+    if (c->norm_vars) {
+      if (frames == 1) {
+        v = 0.0;
+      } else {
+        double variance = c->sumsq[k] / (double) frames - mean * mean;
+
+        if (variance < KALDI_CMN_VARIANCE_FLOOR)
+          variance = KALDI_CMN_VARIANCE_FLOOR;
+        v /= sqrt (variance);
+      }
+    }
+    c->out[k] = (float) v;
+  }
+  c->emitted = (uint64_t) t + 1;
+  return fn (user, c->first_index + (uint64_t) t, c->out);
+}
+
+int
+kaldi_cmn_push (KaldiCmn * c, uint64_t index, const float *frame, KaldiFrameFunc fn, void *user)
+{
+  int ret = 0;
+
+  if (c->window == 0)
+    return fn (user, index, frame);
+  if (c->count == 0)
+    c->first_index = index;
+  memcpy (c->frames + (size_t) (c->count % (uint64_t) c->capacity) * c->dim, frame,
+      sizeof (float) * c->dim);
+  c->count++;
+  /* every held frame whose window (for a run of unknown length) is now complete */
+  while (ret == 0 && c->emitted < c->count) {
+    int64_t ws, we;
+
+    cmn_window_of (c, (int64_t) c->emitted, CMN_UNKNOWN_LENGTH, &ws, &we);
+    if (we > (int64_t) c->count)
+      break;
+    ret = emit_cmn (c, (int64_t) c->emitted, CMN_UNKNOWN_LENGTH, fn, user);
+  }
+  return ret;
+}
+
+int
+kaldi_cmn_finish (KaldiCmn * c, KaldiFrameFunc fn, void *user)
+{
+  int ret = 0;
+
+  while (c->window > 0 && ret == 0 && c->emitted < c->count)
+    ret = emit_cmn (c, (int64_t) c->emitted, (int64_t) c->count, fn, user);
+  kaldi_cmn_reset (c);
   return ret;
 }

@@ -1,4 +1,5 @@
-/* gst-rnn: a streaming, Kaldi-compatible filterbank and MFCC extractor, and Kaldi's add-deltas.
+/* gst-rnn: a streaming, Kaldi-compatible filterbank and MFCC extractor, Kaldi's add-deltas and
+ * apply-cmvn-sliding.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * No GStreamer objects here (only GstFFT inside the .c file), so the numbers can be tested on
@@ -129,6 +130,39 @@ int kaldi_deltas_push(KaldiDeltas *d, uint64_t index, const float *frame, KaldiF
                       void *user);
 /* Emits the frames still held (clamping at the last frame), then resets. */
 int kaldi_deltas_finish(KaldiDeltas *d, KaldiFrameFunc fn, void *user);
+
+/* ---------------------------------------------------------------------------------------------
+ * Kaldi's apply-cmvn-sliding (torchaudio.functional.sliding_window_cmn): subtracts from frame t
+ * the mean of the frames in its window [ws, we) of the run and, with norm_vars, divides by their
+ * standard deviation. The window of frame t in a run of N frames, for cmn_window W and
+ * min_cmn_window M (Kaldi's arithmetic, in this order):
+ *   center:  ws = t - W / 2, we = ws + W          not center: ws = t - W, we = t + 1
+ *   if ws < 0: we -= ws, ws = 0
+ *   not center and we > t: we = max(t + 1, M)     (the start waits for M frames)
+ *   if we > N: ws -= we - N, we = N, ws = max(ws, 0)
+ * Streaming: N is unknown until finish(), so frame t leaves as soon as its window computed with
+ * N = infinity ends at or before the frames received (that window is then the final one); the
+ * others leave at finish(). A run shorter than M (not center) or W (center) is therefore
+ * normalised by its own mean: utterance CMN. Sums are kept in double and moved one frame at a
+ * time, as Kaldi does; a ring holds the max(W + 1, M) + 2 frames the windows can still need.
+ * With norm_vars a window of one frame gives zeros (as Kaldi and torchaudio), and a variance
+ * below KALDI_CMN_VARIANCE_FLOOR is raised to it (Kaldi floors it too; torchaudio would divide by
+ * zero), so a constant feature gives 0, never inf or NaN. W = 0 passes frames through.
+ * ------------------------------------------------------------------------------------------- */
+#define KALDI_CMN_VARIANCE_FLOOR 1.0e-10
+
+typedef struct KaldiCmn KaldiCmn;
+
+/* NULL when dim < 1, a window is negative or the ring cannot be allocated. */
+KaldiCmn *kaldi_cmn_new (int dim, int cmn_window, int min_cmn_window, int center, int norm_vars);
+void kaldi_cmn_free (KaldiCmn *c);
+/* Frames held back at most (at the start of a run): center, W - 1; else M - 1; 0 when off. */
+int kaldi_cmn_delay (const KaldiCmn *c);
+void kaldi_cmn_reset (KaldiCmn *c);
+int kaldi_cmn_push (KaldiCmn *c, uint64_t index, const float *frame, KaldiFrameFunc fn,
+                    void *user);
+/* The run ends: emits the frames still held (windows clipped at the last frame), then resets. */
+int kaldi_cmn_finish (KaldiCmn *c, KaldiFrameFunc fn, void *user);
 
 #ifdef __cplusplus
 }

@@ -546,8 +546,16 @@ GST_START_TEST (test_settings_event_and_latency)
   fail_unless_equals_int (v, GST_RNN_FEATURES_KIND_MFCC);
   fail_unless (gst_structure_get_enum (s, "window-type", GST_TYPE_RNN_FEATURES_WINDOW, &v));
   fail_unless_equals_int (v, GST_RNN_FEATURES_WINDOW_POVEY);
+  fail_unless (gst_structure_get_int (s, "cmn-window", &v));
+  fail_unless_equals_int (v, 0);
+  fail_unless (gst_structure_get_int (s, "min-cmn-window", &v));
+  fail_unless_equals_int (v, 100);
+  fail_unless (gst_structure_get_boolean (s, "cmn-center", &b));
+  fail_unless (!b);
+  fail_unless (gst_structure_get_boolean (s, "norm-vars", &b));
+  fail_unless (!b);
   /* every feature property is there, and nothing else but feature-size */
-  fail_unless_equals_int (gst_structure_n_fields (s), 22);
+  fail_unless_equals_int (gst_structure_n_fields (s), 26);
   gst_event_unref (ev);
 
   /* latency: a 25 ms window plus 2 frames of 10 ms held back for the deltas */
@@ -825,6 +833,483 @@ GST_START_TEST (test_reset_event_finishes_run)
 }
 GST_END_TEST;
 
+/* ---------------------------------------------------------------------------------------------
+ * Sliding-window CMN (apply-cmvn-sliding). The numbers against torchaudio are checked by the
+ * conformance test; here: streaming invariance, resets, the offset it removes, raw frames against
+ * a direct (non-incremental) computation of Kaldi's windows, latency.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Kaldi's window of frame t in a run of n frames, straight from the definition. */
+static void
+reference_cmn_window (gint t, gint n, gint w, gint min_w, gboolean center, gint * start,
+    gint * end)
+{
+  gint ws = center ? t - w / 2 : t - w, we = center ? ws + w : t + 1;
+
+  if (ws < 0) {
+    we -= ws;
+    ws = 0;
+  }
+  if (!center && we > t)
+    we = MAX (t + 1, min_w);
+  if (we > n) {
+    ws -= we - n;
+    we = n;
+    ws = MAX (ws, 0);
+  }
+  *start = ws;
+  *end = we;
+}
+
+/* CMN of n frames of dim values, each window summed afresh. */
+static void
+reference_cmn (const float *in, gint n, gint dim, gint w, gint min_w, gboolean center,
+    gboolean norm_vars, float *out)
+{
+  gint t, k, s;
+
+  for (t = 0; t < n; t++) {
+    gint ws, we;
+
+    reference_cmn_window (t, n, w, min_w, center, &ws, &we);
+    for (k = 0; k < dim; k++) {
+      double sum = 0.0, sumsq = 0.0, mean, v;
+
+      for (s = ws; s < we; s++) {
+        sum += in[s * dim + k];
+        sumsq += (double) in[s * dim + k] * in[s * dim + k];
+      }
+      mean = sum / (we - ws);
+      v = in[t * dim + k] - mean;
+      if (norm_vars)
+        v = we - ws == 1 ? 0.0 : v / sqrt (MAX (sumsq / (we - ws) - mean * mean, 1e-10));
+      out[t * dim + k] = (float) v;
+    }
+  }
+}
+
+static void
+assert_close (const float *a, const float *b, gsize n, double tolerance, const gchar * what)
+{
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    fail_unless (fabs ((double) a[i] - b[i]) <= tolerance * MAX (1.0, fabs ((double) b[i])),
+        "%s: value %" G_GSIZE_FORMAT " is %g, expected %g", what, i, a[i], b[i]);
+}
+
+/* kind=raw (sensor channels): the element's streaming CMN equals the direct computation for
+ * runs shorter and longer than the windows, every window shape and variance normalisation, with
+ * a DISCONT finishing the first run (each run normalised on its own). */
+GST_START_TEST (test_cmn_raw_matches_definition)
+{
+  static const struct {
+    gint w, min_w;
+    gboolean center, norm_vars;
+  } cases[] = {
+    {600, 100, FALSE, FALSE}, {20, 5, FALSE, FALSE}, {20, 5, FALSE, TRUE}, {7, 30, FALSE, FALSE},
+    {20, 0, TRUE, FALSE}, {21, 100, TRUE, TRUE}, {1, 1, FALSE, TRUE}, {2, 1, TRUE, FALSE},
+  };
+  const gint dim = 3, runs[2] = { 57, 9 };
+  float in[3 * 57], want[3 * 57];
+  guint c, i;
+  guint64 s = 12345;
+
+  for (i = 0; i < G_N_ELEMENTS (in); i++) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    /* a different offset and scale per channel, a slow drift, and noise */
+    in[i] = (float) ((i % dim) * 100.0 - 50.0 + 0.05 * (i / dim) + (double) (s >> 40) / (1 << 20));
+  }
+  for (c = 0; c < G_N_ELEMENTS (cases); c++) {
+    GstHarness *h = harness_new ("kind", GST_RNN_FEATURES_KIND_RAW, "cmn-window", cases[c].w,
+        "min-cmn-window", cases[c].min_w, "cmn-center", cases[c].center, "norm-vars",
+        cases[c].norm_vars, NULL);
+    gint r;
+    gchar *what;
+
+    gst_harness_set_src_caps_str (h, "audio/x-raw, format=F32LE, rate=100, channels=3, "
+        "layout=interleaved");
+    for (r = 0; r < 2; r++) {
+      GstBuffer *buf = gst_buffer_new_memdup (in, sizeof (float) * dim * runs[r]);
+      Frames f;
+
+      GST_BUFFER_PTS (buf) = r * 10 * GST_SECOND;
+      if (r > 0)
+        GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+      fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+      if (r == 0) {
+        /* the first run leaves when the DISCONT buffer comes: pulled below with the second */
+        continue;
+      }
+      fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+      f = pull_frames (h, dim);
+      fail_unless_equals_int (f.frames, runs[0] + runs[1]);
+      what = g_strdup_printf ("W=%d min=%d center=%d norm_vars=%d, run 1", cases[c].w,
+          cases[c].min_w, cases[c].center, cases[c].norm_vars);
+      reference_cmn (in, runs[0], dim, cases[c].w, cases[c].min_w, cases[c].center,
+          cases[c].norm_vars, want);
+      assert_close ((const float *) f.values->data, want, (gsize) dim * runs[0], 1e-5, what);
+      what[strlen (what) - 1] = '2';
+      reference_cmn (in, runs[1], dim, cases[c].w, cases[c].min_w, cases[c].center,
+          cases[c].norm_vars, want);
+      assert_close ((const float *) f.values->data + dim * runs[0], want,
+          (gsize) dim * runs[1], 1e-5, what);
+      /* timestamps are untouched: the second run from its own PTS */
+      fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, runs[0]), 10 * GST_SECOND);
+      fail_unless_equals_uint64 (g_array_index (f.pts, GstClockTime, 1), 10 * GST_MSECOND);
+      g_free (what);
+      frames_clear (&f);
+    }
+    gst_harness_teardown (h);
+  }
+}
+GST_END_TEST;
+
+/* Frames leave as soon as their window is complete: not center, the first min-cmn-window - 1
+ * frames wait, then every frame leaves with the one that completes it. */
+GST_START_TEST (test_cmn_holds_back_only_the_start)
+{
+  float in[2 * 40];
+  GstHarness *h = harness_new ("kind", GST_RNN_FEATURES_KIND_RAW, "cmn-window", 10,
+      "min-cmn-window", 5, NULL);
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (in); i++)
+    in[i] = (float) (i % 7);
+  gst_harness_set_src_caps_str (h, "audio/x-raw, format=F32LE, rate=100, channels=2, "
+      "layout=interleaved");
+  for (i = 0; i < 40; i++) {
+    GstBuffer *buf = gst_buffer_new_memdup (in + 2 * i, 2 * sizeof (float));
+
+    GST_BUFFER_PTS (buf) = i * 10 * GST_MSECOND;
+    fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+    fail_unless_equals_int (gst_harness_buffers_in_queue (h), i + 1 < 5 ? 0 : i + 1);
+  }
+  gst_harness_teardown (h);
+
+  /* centred: frame t needs frames up to t + W - W / 2 - 1 (W - 1 for the first frames) */
+  h = harness_new ("kind", GST_RNN_FEATURES_KIND_RAW, "cmn-window", 10, "cmn-center", TRUE, NULL);
+  gst_harness_set_src_caps_str (h, "audio/x-raw, format=F32LE, rate=100, channels=2, "
+      "layout=interleaved");
+  for (i = 0; i < 40; i++) {
+    GstBuffer *buf = gst_buffer_new_memdup (in + 2 * i, 2 * sizeof (float));
+
+    fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+    fail_unless_equals_int (gst_harness_buffers_in_queue (h), i + 1 < 10 ? 0 : i + 1 - 4);
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 40);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+static GstElement *
+element_new_valist (const gchar * first_property, va_list ap)
+{
+  GstElement *element = g_object_new (GST_TYPE_RNN_FEATURES, NULL);
+
+  if (first_property)
+    g_object_set_valist (G_OBJECT (element), first_property, ap);
+  return element;
+}
+
+/* One buffer, then the same samples in 1 to 107 sample pieces: the frames must be identical. */
+static void
+check_buffer_boundaries (const gint16 * samples, gint dim, const gchar * first_property, ...)
+{
+  GstHarness *h;
+  Frames one, many;
+  gsize pos = 0, k = 0;
+  va_list ap;
+  gint pass;
+
+  for (pass = 0; pass < 2; pass++) {
+    GstElement *element;
+
+    va_start (ap, first_property);
+    element = element_new_valist (first_property, ap);
+    va_end (ap);
+    h = gst_harness_new_with_element (element, "sink", "src");
+    gst_object_unref (element);
+    gst_harness_set_src_caps_str (h, S16_CAPS);
+    if (pass == 0) {
+      fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+    } else {
+      while (pos < RATE) {
+        gsize n = MIN ((k % 7) + 1 + (k % 3) * 50, RATE - pos);
+
+        fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples + pos, n,
+                    pos == 0 ? 0 : GST_CLOCK_TIME_NONE)), GST_FLOW_OK);
+        pos += n;
+        k++;
+      }
+    }
+    fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+    if (pass == 0)
+      one = pull_frames (h, dim);
+    else
+      many = pull_frames (h, dim);
+    gst_harness_teardown (h);
+  }
+  fail_unless (one.frames >= 98);
+  assert_same_frames (&one, &many);
+  frames_clear (&one);
+  frames_clear (&many);
+}
+
+/* One big buffer == many tiny ones, for fbank and MFCC with CMN in every shape, and deltas. */
+GST_START_TEST (test_cmn_buffer_boundaries_do_not_matter)
+{
+  gint16 samples[RATE];
+
+  make_signal (samples, RATE, 21);
+  check_buffer_boundaries (samples, 23, "cmn-window", 20, "min-cmn-window", 5, NULL);
+  check_buffer_boundaries (samples, 26, "kind", GST_RNN_FEATURES_KIND_MFCC, "cmn-window", 600,
+      "norm-vars", TRUE, "deltas", 1, NULL);
+  check_buffer_boundaries (samples, 23, "cmn-window", 31, "cmn-center", TRUE, "norm-vars", TRUE,
+      "snip-edges", FALSE, NULL);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_cmn_flush_gives_fresh_output)
+{
+  gint16 samples[RATE];
+  GstHarness *h;
+  Frames fresh, after;
+  GstSegment seg;
+
+  make_signal (samples, RATE, 22);
+  fresh = run_once (samples, RATE, 26, "kind", GST_RNN_FEATURES_KIND_MFCC, "deltas", 1,
+      "cmn-window", 30, "min-cmn-window", 10, NULL);
+  h = harness_new ("kind", GST_RNN_FEATURES_KIND_MFCC, "deltas", 1, "cmn-window", 30,
+      "min-cmn-window", 10, NULL);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  /* frames of another signal in the windows, then a flush: they must be forgotten */
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples + 1234, 3333, 0)),
+      GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  while (gst_harness_buffers_in_queue (h) > 0)
+    gst_buffer_unref (gst_harness_pull (h));
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  after = pull_frames (h, 26);
+  fail_unless_equals_int (after.frames, 98);
+  fail_unless (after.first_discont);
+  assert_same_frames (&fresh, &after);
+  frames_clear (&fresh);
+  frames_clear (&after);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* Runs F32 audio (in [-1, 1]) scaled by gain through a fresh element, then EOS. */
+static Frames
+run_f32_gain (const gint16 * samples, gsize n, float gain, gint dim,
+    const gchar * first_property, ...)
+{
+  GstElement *element = g_object_new (GST_TYPE_RNN_FEATURES, NULL);
+  float *f32 = g_new (float, n);
+  GstHarness *h;
+  GstBuffer *buf;
+  Frames f;
+  va_list ap;
+  gsize i;
+
+  va_start (ap, first_property);
+  if (first_property)
+    g_object_set_valist (G_OBJECT (element), first_property, ap);
+  va_end (ap);
+  for (i = 0; i < n; i++)
+    f32[i] = gain * samples[i] / 32768.0f;
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_object_unref (element);
+  gst_harness_set_src_caps_str (h, F32_CAPS);
+  buf = gst_buffer_new_wrapped (f32, n * sizeof (float));
+  GST_BUFFER_PTS (buf) = 0;
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  f = pull_frames (h, dim);
+  gst_harness_teardown (h);
+  return f;
+}
+
+/* max |a - b| / max(|b|, 1): absolute near zero, where normalised features are, relative for
+ * large values, as the conformance test measures */
+static double
+max_difference (const Frames * a, const Frames * b)
+{
+  double worst = 0.0;
+  guint i;
+
+  fail_unless_equals_int (a->values->len, b->values->len);
+  for (i = 0; i < a->values->len; i++) {
+    double x = g_array_index (a->values, float, i), y = g_array_index (b->values, float, i);
+
+    worst = MAX (worst, fabs (x - y) / MAX (fabs (y), 1.0));
+  }
+  return worst;
+}
+
+/* What users want CMN for: a gain change of the input (another microphone, another distance)
+ * shifts log-mel energies, C0 and the log energy by a constant; with CMN on, the output does not
+ * change. Without CMN it does (by 2 ln 4 = 2.8 per log-mel bin, over 10 % of values of ~20),
+ * so the check can fail. Errors: |a - b| / max(|b|, 1). */
+GST_START_TEST (test_cmn_removes_gain_change)
+{
+  gint16 samples[RATE];
+  Frames a, b;
+  double d;
+
+  make_signal (samples, RATE, 23);
+  a = run_f32_gain (samples, RATE, 1.0f, 23, NULL);
+  b = run_f32_gain (samples, RATE, 0.25f, 23, NULL);
+  d = max_difference (&a, &b);
+  fail_unless (d > 0.1, "without CMN the gain changes log-mel by only %g", d);
+  frames_clear (&a);
+  frames_clear (&b);
+
+  /* utterance CMN (Kaldi's defaults, a run shorter than min-cmn-window) */
+  a = run_f32_gain (samples, RATE, 1.0f, 23, "cmn-window", 600, NULL);
+  b = run_f32_gain (samples, RATE, 0.25f, 23, "cmn-window", 600, NULL);
+  d = max_difference (&a, &b);
+  g_print ("gain x 0.25, fbank, utterance CMN: output changes by %.3g\n", d);
+  fail_unless (d < 1e-4, "fbank with utterance CMN changes by %g with the gain", d);
+  frames_clear (&a);
+  frames_clear (&b);
+
+  /* sliding MFCC with the log energy and deltas */
+  a = run_f32_gain (samples, RATE, 1.0f, 39, "kind", GST_RNN_FEATURES_KIND_MFCC, "use-energy",
+      TRUE, "deltas", 2, "cmn-window", 20, "min-cmn-window", 5, NULL);
+  b = run_f32_gain (samples, RATE, 3.0f, 39, "kind", GST_RNN_FEATURES_KIND_MFCC, "use-energy",
+      TRUE, "deltas", 2, "cmn-window", 20, "min-cmn-window", 5, NULL);
+  fail_unless_equals_int (a.frames, 98);
+  d = max_difference (&a, &b);
+  g_print ("gain x 3, MFCC + energy, sliding CMN, deltas: output changes by %.3g\n", d);
+  fail_unless (d < 1e-4, "MFCC with sliding CMN changes by %g with the gain", d);
+  frames_clear (&a);
+  frames_clear (&b);
+
+  /* the same with variance normalisation, which divides by the window's deviation. On the
+   * stationary test signal some cepstra barely vary, which magnifies the float32 rounding of the
+   * features (e.g. C0 ~ 100) to ~1e-4; speech varies, so give the signal a syllable-like
+   * envelope (3 Hz, 20 dB deep) */
+  {
+    guint i;
+
+    for (i = 0; i < RATE; i++)
+      samples[i] = (gint16) lrint (samples[i] * (0.1 + 0.9 * fabs (sin (G_PI * 3.0 * i / RATE))));
+  }
+  a = run_f32_gain (samples, RATE, 1.0f, 39, "kind", GST_RNN_FEATURES_KIND_MFCC, "use-energy",
+      TRUE, "deltas", 2, "cmn-window", 20, "min-cmn-window", 5, "norm-vars", TRUE, NULL);
+  b = run_f32_gain (samples, RATE, 3.0f, 39, "kind", GST_RNN_FEATURES_KIND_MFCC, "use-energy",
+      TRUE, "deltas", 2, "cmn-window", 20, "min-cmn-window", 5, "norm-vars", TRUE, NULL);
+  d = max_difference (&a, &b);
+  g_print ("gain x 3, MFCC + energy, sliding CMVN, deltas: output changes by %.3g\n", d);
+  fail_unless (d < 1e-4, "MFCC with sliding CMVN changes by %g with the gain", d);
+  frames_clear (&a);
+  frames_clear (&b);
+}
+GST_END_TEST;
+
+static GstClockTime
+latency_of (const gchar * first_property, ...)
+{
+  GstElement *element = g_object_new (GST_TYPE_RNN_FEATURES, NULL);
+  gint16 samples[400];
+  GstHarness *h;
+  GstQuery *q;
+  GstClockTime min, max;
+  gboolean live;
+  va_list ap;
+
+  va_start (ap, first_property);
+  g_object_set_valist (G_OBJECT (element), first_property, ap);
+  va_end (ap);
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_object_unref (element);
+  make_signal (samples, 400, 24);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, 400, 0)), GST_FLOW_OK);
+  q = gst_query_new_latency ();
+  fail_unless (gst_pad_peer_query (h->sinkpad, q));
+  gst_query_parse_latency (q, &live, &min, &max);
+  gst_query_unref (q);
+  gst_harness_teardown (h);
+  return min;
+}
+
+GST_START_TEST (test_cmn_latency)
+{
+  /* 25 ms window + min-cmn-window - 1 = 99 frames of 10 ms */
+  fail_unless_equals_uint64 (latency_of ("cmn-window", 600, NULL), 1015 * GST_MSECOND);
+  /* + 2 frames for the deltas */
+  fail_unless_equals_uint64 (latency_of ("cmn-window", 600, "min-cmn-window", 5, "deltas", 1,
+          NULL), 85 * GST_MSECOND);
+  /* centred: the first frame waits for cmn-window - 1 more */
+  fail_unless_equals_uint64 (latency_of ("cmn-window", 31, "cmn-center", TRUE, NULL),
+      325 * GST_MSECOND);
+  /* off: unchanged */
+  fail_unless_equals_uint64 (latency_of ("cmn-window", 0, "cmn-center", TRUE, NULL),
+      25 * GST_MSECOND);
+}
+GST_END_TEST;
+
+/* cmn-window from a model's metadata; an explicit property contradicting it fails the start. */
+GST_START_TEST (test_cmn_model_settings)
+{
+  rnn_model *m = rnn_model_new (23);
+  gchar *path = NULL;
+  gint fd = g_file_open_tmp ("rnnfeatures-cmn-XXXXXX.rnn", &path, NULL);
+  char err[256];
+  GstElement *e;
+  GstBus *bus;
+  GstMessage *msg;
+  GError *error = NULL;
+  gint w;
+  gboolean nv;
+
+  fail_unless (fd >= 0);
+  close (fd);
+  fail_unless_equals_int (rnn_model_add_layer (m, RNN_CELL_GRU, 4, 0), 0);
+  fail_unless_equals_int (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, 2, RNN_POOL_LAST), 0);
+  fail_unless_equals_int (rnn_model_finalize (m), 0);
+  rnn_model_init_weights (m, 1);
+  rnn_model_set_meta_int (m, "features.cmn-window", 300);
+  rnn_model_set_meta_int (m, "features.norm-vars", 1);
+  fail_unless (rnn_model_save (m, path, err, sizeof (err)) == 0, "%s", err);
+  rnn_model_unref (m);
+
+  e = g_object_new (GST_TYPE_RNN_FEATURES, "model", path, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+  g_object_get (e, "cmn-window", &w, "norm-vars", &nv, NULL);
+  fail_unless_equals_int (w, 300);
+  fail_unless (nv);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (e);
+
+  e = g_object_new (GST_TYPE_RNN_FEATURES, "model", path, "cmn-window", 600, NULL);
+  bus = gst_bus_new ();
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &error, NULL);
+  fail_unless (strstr (error->message, "cmn-window=600 contradicts the model (300)") != NULL,
+      "unexpected message: %s", error->message);
+  g_clear_error (&error);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+  g_unlink (path);
+  g_free (path);
+}
+GST_END_TEST;
+
 static Suite *
 rnnfeatures_suite (void)
 {
@@ -848,6 +1333,13 @@ rnnfeatures_suite (void)
   tcase_add_test (tc, test_channels_are_averaged);
   tcase_add_test (tc, test_raw_deltas);
   tcase_add_test (tc, test_reset_event_finishes_run);
+  tcase_add_test (tc, test_cmn_raw_matches_definition);
+  tcase_add_test (tc, test_cmn_holds_back_only_the_start);
+  tcase_add_test (tc, test_cmn_buffer_boundaries_do_not_matter);
+  tcase_add_test (tc, test_cmn_flush_gives_fresh_output);
+  tcase_add_test (tc, test_cmn_removes_gain_change);
+  tcase_add_test (tc, test_cmn_latency);
+  tcase_add_test (tc, test_cmn_model_settings);
   return s;
 }
 
