@@ -16,6 +16,11 @@ meaningless. Two references per case:
   - torchaudio with float64 as the default dtype and a float64 waveform, i.e. Kaldi's formulas
     computed exactly: tolerance 1e-5 (the element computes in double and outputs float32).
 
+Sliding-window CMN (cmn-window, min-cmn-window, cmn-center, norm-vars) is checked against
+torchaudio.functional.sliding_window_cmn, Kaldi's apply-cmvn-sliding, applied to torchaudio's
+features (then add-deltas, Kaldi's order). The same tolerances hold: the normalised values are
+near 0, where the measure is absolute.
+
 Also checks frame counts (snip-edges true and false), timestamps (frame m at m * frame-shift) and
 deltas against torchaudio.functional.compute_deltas (win_length=5, Kaldi's window 2). Kaldi's
 delta-delta clamps the ORIGINAL frames at the edges, which equals compute_deltas applied twice to
@@ -230,6 +235,42 @@ def main():
 
         got, _ = run_pipeline(path, "kind=mfcc", f32=True)
         compare("mfcc from F32 audio (x 32768)" + tag, got, lambda x: kaldi.mfcc(x, **common), wav)
+
+        # Sliding-window CMN (Kaldi's apply-cmvn-sliding) against
+        # torchaudio.functional.sliding_window_cmn on torchaudio's features. FSDD utterances are
+        # 0.3 to 0.9 s (fewer than min-cmn-window=100 frames): Kaldi's defaults give utterance CMN.
+        got, pts = run_pipeline(path, "cmn-window=600")
+        compare("fbank cmn-window=600 min 100 (utterance CMN)" + tag, got,
+                lambda x: taf.sliding_window_cmn(kaldi.fbank(x, **common), cmn_window=600,
+                                                 min_cmn_window=100), wav, pts)
+
+        got, pts = run_pipeline(path, "kind=mfcc cmn-window=20 min-cmn-window=5")
+        compare("mfcc cmn-window=20 min 5 (sliding)" + tag, got,
+                lambda x: taf.sliding_window_cmn(kaldi.mfcc(x, **common), cmn_window=20,
+                                                 min_cmn_window=5), wav, pts)
+
+        got, _ = run_pipeline(path, "cmn-window=31 cmn-center=true snip-edges=false")
+        compare("fbank cmn-window=31 cmn-center" + tag, got,
+                lambda x: taf.sliding_window_cmn(kaldi.fbank(x, snip_edges=False, **common),
+                                                 cmn_window=31, center=True), wav)
+
+        got, _ = run_pipeline(path, "kind=mfcc use-energy=true cmn-window=24 min-cmn-window=10 "
+                              "norm-vars=true")
+        compare("mfcc use-energy cmn-window=24 min 10 norm-vars" + tag, got,
+                lambda x: taf.sliding_window_cmn(kaldi.mfcc(x, use_energy=True, **common),
+                                                 cmn_window=24, min_cmn_window=10,
+                                                 norm_vars=True), wav)
+
+        got, _ = run_pipeline(path, "kind=mfcc cmn-window=600 norm-vars=true")
+        compare("mfcc cmn-window=600 norm-vars (utterance CMVN)" + tag, got,
+                lambda x: taf.sliding_window_cmn(kaldi.mfcc(x, **common), cmn_window=600,
+                                                 norm_vars=True), wav)
+
+        got, pts = run_pipeline(path, "kind=mfcc cmn-window=20 min-cmn-window=5 deltas=2")
+        compare("mfcc cmn-window=20 min 5 then deltas=2" + tag, got,
+                lambda x: kaldi_deltas(taf.sliding_window_cmn(kaldi.mfcc(x, **common),
+                                                              cmn_window=20, min_cmn_window=5),
+                                       2), wav, pts)
 
     # model=: every setting from the model's features.* metadata (as rnntrain writes it).
     sys.path.insert(0, os.path.join(os.environ.get("RNN_SOURCE_ROOT", os.path.join(
