@@ -72,3 +72,6 @@ for part in stream batch train; do
 done
 
 /usr/bin/python3 bench/table.py "$tmp/results"
+echo
+OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_step_profile.py
+echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
