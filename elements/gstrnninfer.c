@@ -54,6 +54,9 @@ GST_DEBUG_CATEGORY_STATIC (rnn_infer_debug);
 /* Mean Kaldi log-mel energy (16-bit sample scale) between the quiet edges (median ~12.8) and the
  * speech (median ~15.1) of FSDD recordings; see docs/caps-and-events.md for the measurement. */
 #define DEFAULT_VAD_THRESHOLD 12.0
+/* The same for frames normalised by a sliding mean (rnnfeatures cmn-window > 0): their level is
+ * relative to the recent average, and speech stands above it. See docs/caps-and-events.md. */
+#define DEFAULT_VAD_THRESHOLD_CMN 0.5
 #define DEFAULT_VAD_FEATURE -1
 #define DEFAULT_MIN_SPEECH 100
 #define DEFAULT_MIN_SILENCE 300
@@ -121,6 +124,7 @@ struct _GstRnnInfer
   guint beam_width;
   guint partial_interval_ms;
   guint64 props_set;            /* bit (1 << prop_id): set by the application */
+  gboolean vad_threshold_set;   /* by the application or the model's infer.vad-threshold */
   gboolean applying_model_defaults;
 
   /* The model (READY and up). The symbols point into its metadata: it is immutable and we hold a
@@ -149,6 +153,7 @@ struct _GstRnnInfer
    * vad_scale plus vad_offset (an estimate of the mean log-mel energy, see frame_level()). */
   gint vad_first, vad_count;
   gdouble vad_scale, vad_offset;
+  gboolean vad_relative;        /* the frames are CMN-normalised: DEFAULT_VAD_THRESHOLD_CMN */
   gdouble vad_level;            /* per buffer copy of vad-threshold */
   gdouble min_confidence;       /* per buffer copy of confidence-threshold */
 
@@ -275,7 +280,9 @@ gst_rnn_infer_class_init (GstRnnInferClass * klass)
   g_object_class_install_property (gobject_class, PROP_VAD_THRESHOLD,
       g_param_spec_double ("vad-threshold", "VAD threshold",
           "A frame is speech when its level (see vad-feature) is above this; the default suits "
-          "Kaldi log-mel filterbank features of 16-bit scale audio", -G_MAXDOUBLE, G_MAXDOUBLE,
+          "the mean log-mel energy of 16-bit scale audio; when left unset and the frames are "
+          "CMN-normalised (cmn-window > 0), 0.5 above the sliding mean is used instead",
+          -G_MAXDOUBLE, G_MAXDOUBLE,
           DEFAULT_VAD_THRESHOLD, live));
   g_object_class_install_property (gobject_class, PROP_VAD_FEATURE,
       g_param_spec_int ("vad-feature", "VAD feature",
@@ -394,6 +401,7 @@ gst_rnn_infer_set_property (GObject * object, guint prop_id, const GValue * valu
       break;
     case PROP_VAD_THRESHOLD:
       self->vad_threshold = g_value_get_double (value);
+      self->vad_threshold_set = TRUE;
       break;
     case PROP_VAD_FEATURE:
       self->vad_feature = g_value_get_int (value);
@@ -733,6 +741,7 @@ choose_vad_level (GstRnnInfer * self, gint vad_feature)
   const char *kind = "fbank";
   gint64 mel_bins = meta_int (self, "features.num-mel-bins", 23);
   gboolean energy = meta_int (self, "features.use-energy", 0) != 0;
+  gint64 cmn_window = meta_int (self, "features.cmn-window", 0);
   const GstStructure *fs = self->feature_settings;
 
   rnn_model_meta_string (self->model, "features.kind", &kind);
@@ -753,7 +762,10 @@ choose_vad_level (GstRnnInfer * self, gint vad_feature)
       mel_bins = i;
     if (gst_structure_get_boolean (fs, "use-energy", &b))
       energy = b;
+    if (gst_structure_get_int (fs, "cmn-window", &i))
+      cmn_window = i;
   }
+  self->vad_relative = cmn_window > 0;
   self->vad_first = 0;
   self->vad_count = self->in_size;
   self->vad_scale = 1.0;
@@ -771,8 +783,9 @@ choose_vad_level (GstRnnInfer * self, gint vad_feature)
     else
       self->vad_scale = 1.0 / sqrt ((gdouble) MAX (mel_bins, 1));
   }
-  GST_INFO_OBJECT (self, "VAD level: mean of features %d..%d, x %g %+g", self->vad_first,
-      self->vad_first + self->vad_count - 1, self->vad_scale, self->vad_offset);
+  GST_INFO_OBJECT (self, "VAD level: mean of features %d..%d, x %g %+g%s", self->vad_first,
+      self->vad_first + self->vad_count - 1, self->vad_scale, self->vad_offset,
+      self->vad_relative ? ", relative to the sliding mean (CMN)" : "");
 }
 
 /* Fixes the sizes for the negotiated frame rate and allocates the working memory. */
@@ -1415,7 +1428,8 @@ gst_rnn_infer_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 
   GST_OBJECT_LOCK (self);
   discont_reset = self->discont_reset;
-  self->vad_level = self->vad_threshold;
+  self->vad_level = self->vad_threshold_set || !self->vad_relative
+      ? self->vad_threshold : DEFAULT_VAD_THRESHOLD_CMN;
   self->min_confidence = self->confidence_threshold;
   GST_OBJECT_UNLOCK (self);
 

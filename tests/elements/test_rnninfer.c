@@ -1214,6 +1214,46 @@ GST_START_TEST (test_feature_settings)
 
 GST_END_TEST;
 
+/* CMN-normalised frames (features.cmn-window > 0): the default threshold is 0.5 above the
+ * sliding mean; a threshold the application sets is used as it is. */
+static void
+run_cmn_threshold (const gchar * threshold, guint expected)
+{
+  const gchar *const props[] = { "vad-feature", "0", threshold ? "vad-threshold" : NULL,
+    threshold, NULL
+  };
+  gchar *path = classifier_model ("cmn.rnn");
+  char err[256];
+  rnn_model *m = rnn_model_load (path, err, sizeof (err));
+  Fixture f;
+  GList *r;
+
+  fail_unless (m != NULL, "%s", err);
+  rnn_model_set_meta_int (m, "features.cmn-window", 600);
+  g_free (path);
+  path = save_model (m, "cmn.rnn");
+  f = start (path, props);
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 20, 0.2f, -1.0f);
+  push_classifier_frames (&f, 20, 30, 0.7f, 1.0f);
+  push_classifier_frames (&f, 50, 30, 0.2f, -1.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), expected);
+  if (expected)
+    check_classification (r->data, "yes", 1, yes_confidence (), 20 * FRAME, 30 * FRAME);
+  free_results (r);
+  stop (&f);
+  g_free (path);
+}
+
+GST_START_TEST (test_cmn_threshold)
+{
+  run_cmn_threshold (NULL, 1);
+  run_cmn_threshold ("12", 0);
+}
+
+GST_END_TEST;
+
 /* Defaults from the model's infer.* metadata; what the application sets wins. */
 static gchar *
 classifier_with_infer_meta (const gchar * name, const gchar * mode)
@@ -1567,6 +1607,7 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_vad_level_from_features);
   tcase_add_test (tc, test_model_defaults);
   tcase_add_test (tc, test_feature_settings);
+  tcase_add_test (tc, test_cmn_threshold);
   tcase_add_test (tc, test_model_cache);
   tcase_add_test (tc, test_result_builders);
   tcase_add_test (tc, test_real_audio_endpoints);
