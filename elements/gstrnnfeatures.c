@@ -621,8 +621,9 @@ gst_rnn_features_class_init (GstRnnFeaturesClass * klass)
   g_object_class_install_property (gobject_class, PROP_CMN_WINDOW,
       g_param_spec_int ("cmn-window", "CMN window",
           "Sliding-window cepstral mean normalisation as Kaldi's apply-cmvn-sliding, before the "
-          "deltas: subtract from each frame the mean of this many frames around it (0 = off; "
-          "Kaldi's default when used is 600)", 0, MAX_CMN_WINDOW, DEFAULT_CMN_WINDOW, flags));
+          "deltas: subtract from each frame the mean of a window of this many frames of the same "
+          "run, ending at the frame (or centred on it, see cmn-center) (0 = off; Kaldi's default "
+          "when used is 600)", 0, MAX_CMN_WINDOW, DEFAULT_CMN_WINDOW, flags));
   g_object_class_install_property (gobject_class, PROP_MIN_CMN_WINDOW,
       g_param_spec_int ("min-cmn-window", "Minimum CMN window",
           "With cmn-window and cmn-center=false: frames the first windows wait for (latency at "
@@ -630,8 +631,8 @@ gst_rnn_features_class_init (GstRnnFeaturesClass * klass)
           0, MAX_CMN_WINDOW, DEFAULT_MIN_CMN_WINDOW, flags));
   g_object_class_install_property (gobject_class, PROP_CMN_CENTER,
       g_param_spec_boolean ("cmn-center", "Centred CMN window",
-          "With cmn-window: centre the window on the frame (frames leave cmn-window / 2 frames "
-          "later, cmn-window - 1 at the start) instead of ending it there",
+          "With cmn-window: centre the window on the frame instead of ending it there (frames "
+          "leave about cmn-window / 2 frames later, cmn-window - 1 at the start of a run)",
           DEFAULT_CMN_CENTER, flags));
   g_object_class_install_property (gobject_class, PROP_NORM_VARS,
       g_param_spec_boolean ("norm-vars", "Normalise variance",
