@@ -342,6 +342,51 @@ GST_START_TEST (test_classification_at_eos)
 
 GST_END_TEST;
 
+/* A buffer may hold several frames (timestamps spread over its duration); a size that is not a
+ * whole number of frames is an error naming it. */
+GST_START_TEST (test_multi_frame_buffers)
+{
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GList *r;
+  float x[2 * 30];
+  GstBuffer *b;
+  GstMessage *msg;
+  GError *err = NULL;
+
+  for (guint i = 0; i < 30; i++) {
+    x[2 * i] = 1.0f;
+    x[2 * i + 1] = 1.0f;
+  }
+  set_frames_caps (&f, 2);
+  b = gst_buffer_new_memdup (x, sizeof (x));
+  GST_BUFFER_PTS (b) = 0;
+  GST_BUFFER_DURATION (b) = 30 * FRAME;
+  fail_unless_equals_int (gst_harness_push (f.h, b), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 0, 30 * FRAME);
+  free_results (r);
+  fail_unless_equals_int (gst_harness_buffers_received (f.h), 30);
+  stop (&f);
+
+  f = start (model, VAD_PROPS);
+  set_frames_caps (&f, 2);
+  b = gst_buffer_new_memdup (x, 3 * sizeof (float));
+  fail_unless_equals_int (gst_harness_push (f.h, b), GST_FLOW_ERROR);
+  msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, "12 bytes") != NULL, "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 /* Speech, silence, other speech, silence: two results, each as soon as its hangover ends, with
  * the span of its speech. */
 GST_START_TEST (test_utterance_endpoints)
@@ -1586,6 +1631,7 @@ rnninfer_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_classification_at_eos);
   tcase_add_test (tc, test_utterance_endpoints);
+  tcase_add_test (tc, test_multi_frame_buffers);
   tcase_add_test (tc, test_min_speech);
   tcase_add_test (tc, test_window_mode);
   tcase_add_test (tc, test_confidence_threshold);
