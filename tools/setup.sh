@@ -16,6 +16,8 @@ packages=(
   libopenblas-dev portaudio19-dev libasound2-plugins alsa-utils
   python3 python3-numpy python3-torch python3-torchaudio python3-gi gir1.2-gstreamer-1.0
   gstreamer1.0-pocketsphinx espeak-ng sox
+  # voices for the synthetic training digits (models/synth_digits.py)
+  flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 )
 
 install_deps() {
