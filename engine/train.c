@@ -366,12 +366,20 @@ static void rec_matrix_init(rec_matrix *b, const float *w, size_t ldw, int trans
     return;
   const int np = (N + PANEL - 1) / PANEL;
   for (int p = 0; p < np; p++) {
-    for (int k = 0; k < K; k++) {
-      float *d = space + ((size_t)p * K + k) * PANEL;
-      for (int c = 0; c < PANEL; c++) {
-        int n = p * PANEL + c;
-        d[c] = n >= N ? 0.0f : transposed ? w[(size_t)n * ldw + k] : w[(size_t)k * ldw + n];
+    float *panel = space + (size_t)p * K * PANEL;
+    const int n0 = p * PANEL, nc = N - n0 < PANEL ? N - n0 : PANEL;
+    if (nc < PANEL)
+      memset(panel, 0, sizeof(float) * (size_t)K * PANEL);
+    if (transposed) {
+      /* Read each row of w once, contiguously; the panel (K x 32) stays in L1. */
+      for (int c = 0; c < nc; c++) {
+        const float *src = w + (size_t)(n0 + c) * ldw;
+        for (int k = 0; k < K; k++)
+          panel[(size_t)k * PANEL + c] = src[k];
       }
+    } else {
+      for (int k = 0; k < K; k++)
+        memcpy(panel + (size_t)k * PANEL, w + (size_t)k * ldw + n0, sizeof(float) * (size_t)nc);
     }
   }
   b->packed = space;

@@ -232,6 +232,25 @@ static void tbptt_consistency(void) {
   for (size_t i = off; i < off + count; i++)
     dsum += fabs(cut[i] - full[i]);
   CHECK_MSG(dsum > 1e-4, "tbptt: recurrent gradient not truncated (diff %g)", dsum);
+  /* A per-sequence loss on the last frame: the chunks before the last only carry the state. */
+  gc_case kl = k;
+  kl.loss = RNN_LOSS_CE;
+  rnn_model *ml = build(&kl, 3);
+  rnn_train_config cl;
+  config_for(&kl, &cl);
+  double full_last, cut_last;
+  float *gl = malloc(np * sizeof(float));
+  CHECK(rnn_loss_and_grad(ml, d.ex, d.n, &cl, &full_last, gl) == 0);
+  cl.tbptt = 2;
+  CHECK(rnn_loss_and_grad(ml, d.ex, d.n, &cl, &cut_last, gl) == 0);
+  CHECK_NEAR(cut_last, full_last, 1e-6);
+  rnn_model_unref(ml);
+  free(gl);
+  /* Mean pooling needs whole sequences. */
+  kl.pool = RNN_POOL_MEAN;
+  ml = build(&kl, 3);
+  CHECK(rnn_loss_and_grad(ml, d.ex, d.n, &cl, &cut_last, NULL) == RNN_EINVAL);
+  rnn_model_unref(ml);
   /* Bidirectional layers cannot be truncated. */
   gc_case kb = k;
   kb.bidir[0] = 1;
