@@ -446,7 +446,10 @@ int rnn_evaluate(const rnn_model *m, const rnn_example *ex, int n, const rnn_tra
   if (rc)
     return rc;
   rnn_train_config whole = *c;
-  whole.tbptt = 0; /* the state is carried anyway: the loss is the same, whole sequences are faster */
+  /* The state is carried across chunks, so the loss does not depend on the chunk length: use
+   * long chunks (fewer, larger products) but keep the memory bound that tbptt gives. */
+  if (whole.tbptt > 0 && whole.tbptt < 256)
+    whole.tbptt = 256;
   rnn_shard_stats st;
   rc = run_set(m, ex, n, &whole, NULL, &st);
   if (rc)

@@ -185,6 +185,21 @@ static void reproducible_and_threads(void) {
   CHECK_MSG(logs[0].losses[1] == logs[2].losses[1], "threads 1 vs 2: loss %.17g vs %.17g",
             logs[0].losses[1], logs[2].losses[1]);
   CHECK(memcmp(rnn_model_params(ref), rnn_model_params(m[0]), bytes) != 0); /* it did train */
+  /* SpecAugment and dropout take part: without them the same seed trains differently. */
+  rnn_model *plain = rnn_model_clone(ref);
+  rnn_train_config pc = c;
+  pc.time_masks = pc.freq_masks = 0;
+  pc.threads = 1;
+  CHECK(rnn_fit(plain, f.ex, f.n, NULL, 0, &pc, NULL, NULL) == 0);
+  CHECK_MSG(memcmp(rnn_model_params(plain), rnn_model_params(m[0]), bytes) != 0,
+            "SpecAugment masks changed nothing");
+  pc.dropout = 0.0f;
+  rnn_model *nodrop = rnn_model_clone(ref);
+  CHECK(rnn_fit(nodrop, f.ex, f.n, NULL, 0, &pc, NULL, NULL) == 0);
+  CHECK_MSG(memcmp(rnn_model_params(plain), rnn_model_params(nodrop), bytes) != 0,
+            "dropout changed nothing");
+  rnn_model_unref(plain);
+  rnn_model_unref(nodrop);
   /* A different seed gives a different run. */
   rnn_model *other = rnn_model_clone(ref);
   c.seed = 100;
