@@ -537,14 +537,18 @@ GST_START_TEST (test_latency_and_caps)
 
 GST_END_TEST;
 
-/* At the end of its file, ALSA's file plugin does not stop or return silence: reads after the end
- * leave the capture buffer as it was, so stale samples from earlier periods come out, and no
- * error is reported. The element goes on delivering buffers; this test pins that behaviour. */
+/* At the end of its file, ALSA's file plugin neither stops, nor errs, nor returns silence: its
+ * reads return nothing and leave the capture ring buffer as it was, so the last ring buffer's worth
+ * of the file (L frames, the ALSA buffer size PortAudio chose) comes out again and again. The
+ * element goes on delivering buffers with sample-count timestamps. This test pins that behaviour,
+ * which the pipelines tests rely on (they stop with num-buffers before the end of the file). */
 GST_START_TEST (test_end_of_input_file)
 {
   Capture c;
   GstElement *pipeline;
   guint n_buffers = IN_SAMPLES / 800 + 20;
+  const gint16 *out, *tail;
+  guint tail_len, period = 0, p, k;
 
   capture_init (&c);
   {
@@ -556,6 +560,22 @@ GST_START_TEST (test_end_of_input_file)
   fail_unless_equals_int (c.bytes->len, n_buffers * 800 * 2);
   fail_unless (memcmp (c.bytes->data, in_samples, sizeof (in_samples)) == 0);
   assert_timestamps (&c, 800, 8000);
+
+  out = (const gint16 *) c.bytes->data;
+  tail = out + IN_SAMPLES;
+  tail_len = n_buffers * 800 - IN_SAMPLES;
+  for (p = 1; p <= IN_SAMPLES && period == 0; p++) {
+    if (memcmp (tail, in_samples + IN_SAMPLES - p, MIN (p, tail_len) * sizeof (gint16)) == 0)
+      period = p;
+  }
+  fail_unless (period > 0, "the samples after the end are not the file's last ones");
+  for (k = 0; k < tail_len; k++) {
+    if (tail[k] != in_samples[IN_SAMPLES - period + k % period]) {
+      fail ("sample %u after the end is not the file's last %u samples repeated", k, period);
+      break;
+    }
+  }
+  GST_INFO ("after the end of the file its last %u samples repeat", period);
   gst_object_unref (pipeline);
   capture_clear (&c);
 }
