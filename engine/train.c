@@ -37,10 +37,11 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
-/* Elementwise kernels are compiled twice on x86-64 GCC: for AVX2+FMA machines and for the
- * baseline; the loader picks one at start-up. The math is the same in both. */
+/* Elementwise kernels are compiled three times on x86-64 GCC: for AVX-512 machines, for AVX2+FMA
+ * ones and for the baseline; the loader picks one at start-up. The math is the same in all. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
-#define RNN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define RNN_VECTOR_CLONES                                                                          \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define RNN_VECTOR_CLONES
 #endif
