@@ -472,8 +472,9 @@ GST_START_TEST (test_stalled_device_errors)
   text = error_text (msg);
   fail_unless (strstr (text, "\"rnn_stall\"") != NULL, "%s", text);
   fail_unless (strstr (text, "stopped delivering audio") != NULL, "%s", text);
-  /* buffer-time 0.1 s + 2 s grace, then an error: never a hang. */
-  fail_unless (elapsed < 6 * G_USEC_PER_SEC, "took %" G_GINT64_FORMAT " us", elapsed);
+  /* An error after buffer-time 0.1 s + 2 s grace, then at most 2 s to abandon the stuck stream
+   * when going to NULL: about 4.2 s, never a hang (the margin is for a loaded machine). */
+  fail_unless (elapsed < 10 * G_USEC_PER_SEC, "took %" G_GINT64_FORMAT " us", elapsed);
   g_free (text);
   gst_message_unref (msg);
   gst_object_unref (pipeline);
