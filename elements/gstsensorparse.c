@@ -31,8 +31,9 @@
  * a new stream starts counting again from zero and looks for a header again.
  *
  * Input caps: `filesrc` without `typefind` sends no caps at all, which the sink pad takes as is;
- * with caps, text ones (`text/csv`, `text/x-csv`, `text/plain`, `text/tab-separated-values`) and
- * `application/octet-stream` are accepted. Anything else (say, decoded audio) does not link.
+ * with caps, text ones (`text/csv`, `text/x-csv`, `text/plain` as typefind names text files,
+ * `text/tab-separated-values`, `text/x-raw,format=utf8`) and `application/octet-stream` are
+ * accepted. Anything else (say, decoded audio) does not link.
  *
  * ## Example launch line
  * |[
@@ -105,7 +106,7 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK,
     GST_PAD_ALWAYS,
     GST_STATIC_CAPS ("text/csv; text/x-csv; text/plain; text/tab-separated-values; "
-        "application/octet-stream"));
+        "text/x-raw, format=(string)utf8; application/octet-stream"));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
