@@ -200,6 +200,19 @@ static void reproducible_and_threads(void) {
             "dropout changed nothing");
   rnn_model_unref(plain);
   rnn_model_unref(nodrop);
+  /* The same with truncated BPTT (an update per chunk, state carried across chunks). */
+  rnn_model *tb1 = rnn_model_clone(ref), *tb2 = rnn_model_clone(ref);
+  rnn_train_config tc = c;
+  tc.tbptt = 5;
+  tc.threads = 1;
+  CHECK(rnn_fit(tb1, f.ex, f.n, NULL, 0, &tc, NULL, NULL) == 0);
+  tc.threads = 2;
+  CHECK(rnn_fit(tb2, f.ex, f.n, NULL, 0, &tc, NULL, NULL) == 0);
+  CHECK_MSG(memcmp(rnn_model_params(tb1), rnn_model_params(tb2), bytes) == 0,
+            "tbptt: threads 1 vs 2 differ");
+  CHECK(memcmp(rnn_model_params(tb1), rnn_model_params(m[0]), bytes) != 0);
+  rnn_model_unref(tb1);
+  rnn_model_unref(tb2);
   /* A different seed gives a different run. */
   rnn_model *other = rnn_model_clone(ref);
   c.seed = 100;
