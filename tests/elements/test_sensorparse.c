@@ -405,6 +405,54 @@ GST_START_TEST (test_overlong_and_binary_lines)
 
 GST_END_TEST;
 
+/* Random text (digits, separators, signs, letters, NULs, newlines) in random pieces: no crash, and
+ * every output buffer holds whole samples of the announced channel count. */
+GST_START_TEST (test_random_input)
+{
+  static const gchar alphabet[] = "0123456789012345678901234567890123456789,,,,;\t  ..--+eE\n\n\n\r"
+      "xnaif\0";
+  GRand *rand = g_rand_new_with_seed (20261127);
+  guint round;
+
+  for (round = 0; round < 100; round++) {
+    GstHarness *h = harness_new (round % 2 ? "on-error=skip" : "rate=7");
+    GstBus *bus = harness_bus (h);
+    gsize len = g_rand_int_range (rand, 0, 4000), off = 0, i;
+    gchar *text = g_malloc (len + 1);
+    GstBuffer *buf;
+    gint channels = 0;
+
+    for (i = 0; i < len; i++)
+      text[i] = alphabet[g_rand_int_range (rand, 0, sizeof (alphabet) - 1)];
+    while (off < len) {
+      gsize n = MIN (len - off, (gsize) g_rand_int_range (rand, 1, 300));
+      fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (text + off, n)),
+          GST_FLOW_OK);
+      off += n;
+    }
+    fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+    while ((buf = gst_harness_try_pull (h))) {
+      if (channels == 0) {
+        GstCaps *caps = gst_pad_get_current_caps (h->sinkpad);
+        fail_unless (caps != NULL);
+        fail_unless (gst_structure_get_int (gst_caps_get_structure (caps, 0), "channels",
+                &channels));
+        gst_caps_unref (caps);
+      }
+      fail_unless (gst_buffer_get_size (buf) % (channels * sizeof (gfloat)) == 0);
+      gst_buffer_unref (buf);
+    }
+    gst_bus_set_flushing (bus, TRUE);
+    gst_element_set_bus (h->element, NULL);
+    gst_object_unref (bus);
+    gst_harness_teardown (h);
+    g_free (text);
+  }
+  g_rand_free (rand);
+}
+
+GST_END_TEST;
+
 static Suite *
 sensorparse_suite (void)
 {
@@ -423,6 +471,7 @@ sensorparse_suite (void)
   tcase_add_test (tc, test_empty_input);
   tcase_add_test (tc, test_flush_resets);
   tcase_add_test (tc, test_overlong_and_binary_lines);
+  tcase_add_test (tc, test_random_input);
   return s;
 }
 
