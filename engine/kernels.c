@@ -2,9 +2,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Weights stay in PyTorch's row-major layout, so a product is one dot product per output row. The
- * SIMD variants compute a block of rows at once (16 for AVX-512, 8 for AVX2): one vector
- * accumulator per row, each input chunk loaded once and used for every row of the block, then a
- * transposing reduction turns the block's accumulators into one vector of row sums. Input tails
+ * SIMD variants compute a block of 8 rows at once: one vector accumulator per row, each input chunk
+ * loaded once and used for every row of the block, then a transposing reduction turns the block's
+ * accumulators into one vector of row sums. Input tails
  * (cols not a multiple of the vector width) use masked loads, so no padding is needed anywhere.
  *
  * exp follows Cephes' expf (range reduction by ln 2 split in two constants, degree-6 polynomial,
@@ -99,44 +99,37 @@ static const rnn_kernel_ops ops_scalar = {
  * ------------------------------------------------------------------------------------------- */
 #define TGT512 __attribute__((target("avx512f")))
 
-/* Sixteen accumulators -> one vector whose lane i is the horizontal sum of a[i]. Pairs are merged
- * by unpacks (32-bit, then 64-bit), then 128-bit lanes by two shuffle rounds; 30 shuffles and 15
- * adds for 16 rows, against 16 full reductions of ~8 instructions each. */
-TGT512 static inline __m512 reduce16_avx512(const __m512 a[16]) {
-  __m512 p[8], q[4];
-  for (int k = 0; k < 8; k++)
-    p[k] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * k], a[2 * k + 1]),
-                         _mm512_unpackhi_ps(a[2 * k], a[2 * k + 1]));
-  /* p[k], per 128-bit lane: [a2k, a2k+1, a2k, a2k+1] partial sums */
-  for (int k = 0; k < 4; k++) {
-    __m512d lo = _mm512_unpacklo_pd(_mm512_castps_pd(p[2 * k]), _mm512_castps_pd(p[2 * k + 1]));
-    __m512d hi = _mm512_unpackhi_pd(_mm512_castps_pd(p[2 * k]), _mm512_castps_pd(p[2 * k + 1]));
-    q[k] = _mm512_add_ps(_mm512_castpd_ps(lo), _mm512_castpd_ps(hi));
-  }
-  /* q[k], per 128-bit lane j: [a4k .. a4k+3] summed over lane j */
-  __m512 y01 = _mm512_add_ps(_mm512_shuffle_f32x4(q[0], q[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm512_shuffle_f32x4(q[0], q[1], _MM_SHUFFLE(3, 1, 3, 1)));
-  __m512 y23 = _mm512_add_ps(_mm512_shuffle_f32x4(q[2], q[3], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm512_shuffle_f32x4(q[2], q[3], _MM_SHUFFLE(3, 1, 3, 1)));
-  return _mm512_add_ps(_mm512_shuffle_f32x4(y01, y23, _MM_SHUFFLE(2, 0, 2, 0)),
-                       _mm512_shuffle_f32x4(y01, y23, _MM_SHUFFLE(3, 1, 3, 1)));
+/* Eight accumulators -> one 8-lane vector whose lane i is the horizontal sum of a[i]: halves folded,
+ * then two rounds of pairwise horizontal adds and one 128-bit lane swap; ~2 instructions per row
+ * instead of a full reduction each. */
+TGT512 static inline __m256 reduce8_avx512(const __m512 a[8]) {
+  __m256 b[8];
+  for (int i = 0; i < 8; i++)
+    b[i] = _mm256_add_ps(_mm512_castps512_ps256(a[i]),
+                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[i]), 1)));
+  __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(b[0], b[1]), _mm256_hadd_ps(b[2], b[3]));
+  __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(b[4], b[5]), _mm256_hadd_ps(b[6], b[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-/* acc[i] += W[i*ld + 0..cols) * x for the 16 rows starting at W. */
-TGT512 static inline void block16_avx512(__m512 acc[16], const float *W, int ld, int cols,
-                                         const float *x) {
+/* acc[i] += W[i*ld + 0..cols) . x for the 8 rows starting at W. Eight rows per block, not 16:
+ * streaming is bound by L2 bandwidth, and 8 concurrent row streams measured ~10% faster than 16 on
+ * this Zen 4 (2-layer LSTM 128: 5.7 vs 6.2 us per frame), while 8 independent FMA chains still
+ * cover the FMA latency. */
+TGT512 static inline void block8_avx512(__m512 acc[8], const float *W, int ld, int cols,
+                                        const float *x) {
   int c = 0;
   for (; c + 16 <= cols; c += 16) {
     __m512 xv = _mm512_loadu_ps(x + c);
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++)
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
       acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(W + (size_t)i * (size_t)ld + c), xv, acc[i]);
   }
   if (c < cols) {
     __mmask16 m = (__mmask16)((1u << (cols - c)) - 1u);
     __m512 xv = _mm512_maskz_loadu_ps(m, x + c);
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++)
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
       acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, W + (size_t)i * (size_t)ld + c), xv, acc[i]);
   }
 }
@@ -156,15 +149,15 @@ TGT512 static void gemv2_acc_avx512(const float *W1, int ld1, int cols1, const f
                                     const float *W2, int ld2, int cols2, const float *x2, int rows,
                                     float *y) {
   int r = 0;
-  for (; r + 16 <= rows; r += 16) {
-    __m512 acc[16];
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++)
+  for (; r + 8 <= rows; r += 8) {
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
       acc[i] = _mm512_setzero_ps();
-    block16_avx512(acc, W1 + (size_t)r * (size_t)ld1, ld1, cols1, x1);
+    block8_avx512(acc, W1 + (size_t)r * (size_t)ld1, ld1, cols1, x1);
     if (cols2 > 0)
-      block16_avx512(acc, W2 + (size_t)r * (size_t)ld2, ld2, cols2, x2);
-    _mm512_storeu_ps(y + r, _mm512_add_ps(_mm512_loadu_ps(y + r), reduce16_avx512(acc)));
+      block8_avx512(acc, W2 + (size_t)r * (size_t)ld2, ld2, cols2, x2);
+    _mm256_storeu_ps(y + r, _mm256_add_ps(_mm256_loadu_ps(y + r), reduce8_avx512(acc)));
   }
   for (; r < rows; r++) {
     __m512 acc = row_avx512(_mm512_setzero_ps(), W1 + (size_t)r * (size_t)ld1, cols1, x1);
