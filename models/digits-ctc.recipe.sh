@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The exact commands that made models/digits-ctc.rnn, the streaming connected-digit transcriber
+# (unidirectional GRUs, CTC over the alphabet "0123456789"; results are digits separated by spaces).
+#   models/digits-ctc.recipe.sh               regenerate the data and train models/digits-ctc.rnn
+#                                             on all five FSDD speakers (+ synthetic voices)
+#   models/digits-ctc.recipe.sh fold SPEAKER  leave-one-speaker-out: train $WORK/fold-SPEAKER.rnn
+#                                             on the other four speakers (+ synthetic voices), then
+#                                             report its digit error rate through the pipeline on
+#                                             connected strings of SPEAKER's recordings
+#   models/digits-ctc.recipe.sh folds         every fold, one after the other
+# Needs a build in build/ (or BUILD=folder); work files go to $WORK (default $BUILD/digits-ctc).
+# Everything is seeded: the same data, packages and build give the same files and model.
+# Audio is 8 kHz (FSDD's rate): a live pipeline feeds rnnfeatures 8 kHz mono
+# (audioresample ! audio/x-raw,rate=8000,channels=1).
+# SPDX-License-Identifier: LGPL-2.1-or-later
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+DATA=${RNN_DATA:-../shared/data}
+WORK=${WORK:-$BUILD/digits-ctc}
+export GST_PLUGIN_PATH=$BUILD
+SPEAKERS=(george jackson nicolas theo yweweler)
+PY=/usr/bin/python3
+
+# Training data size and the evaluation strings.
+TRAIN_COUNT=${TRAIN_COUNT:-2500}
+TEST_COUNT=${TEST_COUNT:-200}
+
+synth() { # synthetic digits: 30 per digit from espeak-ng, flite and festival voices
+  if [ ! -f "$WORK/synth/manifest.tsv" ]; then
+    $PY models/synth_digits.py "$WORK/synth" 30 --seed 1 --jobs 2
+  fi
+}
+
+connected() { # OUTDIR SPEAKERS SEED [more make_connected.py options]
+  local out=$1 speakers=$2 seed=$3
+  shift 3
+  rm -rf "$out"
+  $PY models/make_connected.py "$out" --data "$DATA" --speakers "$speakers" --indices all \
+    --seed "$seed" "$@"
+}
+
+train() { # MANIFEST OUTPUT
+  "$BUILD/tools/rnn-train" --task transcription --alphabet 0123456789 --loss ctc \
+    --rate 8000 --features "kind=fbank num-mel-bins=40 cmn-window=300 min-cmn-window=50" \
+    --arch "gru(128) gru(128) dense(softmax)" \
+    --epochs 14 --learning-rate 0.002 --schedule cosine --validation-split 0.05 --seed 1 \
+    --time-mask 5 --freq-mask 6 \
+    "$1" "$2"
+}
+
+others() { # the speakers but $1, comma-separated
+  local out=() s
+  for s in "${SPEAKERS[@]}"; do [ "$s" = "$1" ] || out+=("$s"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+fold() { # SPEAKER
+  local test=$1 train_speakers
+  train_speakers=$(others "$test")
+  [ "$train_speakers" != "$(IFS=,; echo "${SPEAKERS[*]}")" ] || {
+    echo "unknown speaker '$test'; one of ${SPEAKERS[*]}" >&2
+    exit 2
+  }
+  synth
+  connected "$WORK/train-no-$test" "$train_speakers" 1 --count "$TRAIN_COUNT" \
+    --synth "$WORK/synth" --synth-fraction 0.25
+  # The test strings: the held-out speaker's recordings, every index (0-49), another seed.
+  connected "$WORK/test-$test" "$test" 7 --count "$TEST_COUNT"
+  train "$WORK/train-no-$test/manifest.tsv" "$WORK/fold-$test.rnn"
+  $PY models/eval_ctc.py --model "$WORK/fold-$test.rnn" "$WORK/test-$test/manifest.tsv"
+}
+
+mkdir -p "$WORK"
+case "${1:-}" in
+  "")
+    synth
+    connected "$WORK/train-all" "$(IFS=,; echo "${SPEAKERS[*]}")" 1 --count "$TRAIN_COUNT" \
+      --synth "$WORK/synth" --synth-fraction 0.25
+    train "$WORK/train-all/manifest.tsv" models/digits-ctc.rnn
+    ;;
+  fold)
+    [ $# -eq 2 ] || { echo "usage: models/digits-ctc.recipe.sh fold SPEAKER" >&2; exit 2; }
+    fold "$2"
+    ;;
+  folds)
+    for s in "${SPEAKERS[@]}"; do fold "$s"; done
+    ;;
+  *)
+    echo "usage: models/digits-ctc.recipe.sh [fold SPEAKER | folds]" >&2
+    exit 2
+    ;;
+esac
