@@ -181,11 +181,9 @@ struct _GstRnnTrain
   GstStructure *feature_settings;       /* last rnn-feature-settings, or NULL */
 
   /* training */
-  gint cancel;                  /* atomic: stop fitting after the current batch */
   gboolean printing;            /* progress lines on stderr */
   gboolean tty;                 /* stderr is a terminal: update within the epoch */
-  gint print_epoch;
-  gdouble epoch_started_s;
+  gdouble epoch_started_s;      /* elapsed seconds when the current epoch began */
   gint64 last_print_us;
   gboolean print_open;          /* a line without newline is on the terminal */
 };
@@ -758,7 +756,6 @@ gst_rnn_train_start (GstBaseSink * sink)
   gboolean ok = TRUE;
 
   gst_rnn_train_reset_collection (self);
-  g_atomic_int_set (&self->cancel, 0);
 
   /* Check the settings now, so a typo fails at once rather than after the data is in. */
   GST_OBJECT_LOCK (self);
@@ -780,20 +777,14 @@ gst_rnn_train_stop (GstBaseSink * sink)
   return TRUE;
 }
 
+/* Training stops (after the current batch) when the base class starts flushing: on FLUSH_START
+ * and when the sink pad is deactivated (PAUSED->READY). The base class's unlock()/unlock_stop()
+ * pair cannot carry this: it calls unlock_stop() as soon as it holds the preroll lock, which
+ * training has released, and unlock() on every PLAYING->PAUSED, which must not cancel. */
 static gboolean
-gst_rnn_train_unlock (GstBaseSink * sink)
+gst_rnn_train_flushing (GstRnnTrain * self)
 {
-  GstRnnTrain *self = GST_RNN_TRAIN (sink);
-  GST_DEBUG_OBJECT (self, "cancelling training, if any");
-  g_atomic_int_set (&self->cancel, 1);
-  return TRUE;
-}
-
-static gboolean
-gst_rnn_train_unlock_stop (GstBaseSink * sink)
-{
-  g_atomic_int_set (&GST_RNN_TRAIN (sink)->cancel, 0);
-  return TRUE;
+  return g_atomic_int_get (&GST_BASE_SINK (self)->flushing) != 0;
 }
 
 static gboolean
@@ -948,7 +939,7 @@ gst_rnn_train_event (GstBaseSink * sink, GstEvent * event)
       gboolean ok;
       gst_rnn_train_end_sequence (self);
       /* Train with the preroll lock released (the base class holds it around this function), so a
-       * state change or a flush can proceed meanwhile and cancel us through unlock(). */
+       * state change or a flush can proceed meanwhile; going to READY or a flush cancels. */
       GST_BASE_SINK_PREROLL_UNLOCK (sink);
       ok = gst_rnn_train_fit (self);
       GST_BASE_SINK_PREROLL_LOCK (sink);
@@ -989,10 +980,6 @@ gst_rnn_train_print (GstRnnTrain * self, const rnn_progress * p)
   gint done = p->end_of_epoch || p->batches <= 0 ? BAR : (gint) ((gint64) BAR * p->batch /
       p->batches);
 
-  if (p->epoch != self->print_epoch) {
-    self->print_epoch = p->epoch;
-    self->epoch_started_s = p->elapsed_s;
-  }
   for (gint i = 0; i < BAR; i++)
     bar[i] = i < done ? '=' : '.';
   if (done > 0 && done < BAR)
@@ -1025,10 +1012,11 @@ gst_rnn_train_on_progress (const rnn_progress * p, void *user)
   GstRnnTrain *self = user;
 
   if (p->end_of_epoch) {
-    gst_rnn_emit_result (GST_ELEMENT (self), NULL, gst_rnn_train_progress_new (p->epoch,
-            p->epochs, p->loss, p->accuracy, p->val_loss, p->val_accuracy));
     if (self->printing)
       gst_rnn_train_print (self, p);
+    self->epoch_started_s = p->elapsed_s;
+    gst_rnn_emit_result (GST_ELEMENT (self), NULL, gst_rnn_train_progress_new (p->epoch,
+            p->epochs, p->loss, p->accuracy, p->val_loss, p->val_accuracy));
   } else if (self->printing && self->tty) {
     gint64 now = g_get_monotonic_time ();
     if (now - self->last_print_us >= 100000) {
@@ -1036,7 +1024,7 @@ gst_rnn_train_on_progress (const rnn_progress * p, void *user)
       gst_rnn_train_print (self, p);
     }
   }
-  return g_atomic_int_get (&self->cancel);
+  return gst_rnn_train_flushing (self);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1761,7 +1749,7 @@ gst_rnn_train_fit (GstRnnTrain * self)
       "loss %s", job.n_train, job.n_val, input_size, job.outputs, rnn_loss_name (job.loss));
   self->printing = job.s.progress;
   self->tty = job.s.progress && isatty (STDERR_FILENO);
-  self->print_epoch = 0;
+  self->epoch_started_s = 0;
   self->last_print_us = 0;
   self->print_open = FALSE;
 
@@ -1769,7 +1757,7 @@ gst_rnn_train_fit (GstRnnTrain * self)
       &config, relay_progress, &relay);
   if (self->print_open)
     fputc ('\n', stderr);
-  if (g_atomic_int_get (&self->cancel)) {
+  if (gst_rnn_train_flushing (self)) {
     GST_INFO_OBJECT (self, "training cancelled; %s left as it was", job.s.output);
     goto done;
   }
@@ -1983,8 +1971,6 @@ gst_rnn_train_class_init (GstRnnTrainClass * klass)
 
   sink_class->start = GST_DEBUG_FUNCPTR (gst_rnn_train_start);
   sink_class->stop = GST_DEBUG_FUNCPTR (gst_rnn_train_stop);
-  sink_class->unlock = GST_DEBUG_FUNCPTR (gst_rnn_train_unlock);
-  sink_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_rnn_train_unlock_stop);
   sink_class->set_caps = GST_DEBUG_FUNCPTR (gst_rnn_train_set_caps);
   sink_class->render = GST_DEBUG_FUNCPTR (gst_rnn_train_render);
   sink_class->event = GST_DEBUG_FUNCPTR (gst_rnn_train_event);

@@ -434,6 +434,54 @@ GST_START_TEST (test_learns_two_classes)
 
 GST_END_TEST;
 
+static gpointer
+push_eos_thread (gpointer data)
+{
+  GstHarness *h = data;
+  return GINT_TO_POINTER (gst_harness_push_event (h, gst_event_new_eos ()));
+}
+
+/* Pausing while training goes on; stopping cancels training promptly and writes nothing. */
+GST_START_TEST (test_stop_cancels_training)
+{
+  gchar *out = tmp_path ("cancel.rnn");
+  gchar *props = g_strdup_printf ("output=%s epochs=100000 batch-size=1 validation-split=0 "
+      "architecture=\"gru(32) dense(softmax)\"", out);
+  GstHarness *h = harness_new (props);
+  GstBus *bus = harness_bus (h);
+  guint32 rng = 13;
+
+  start_stream (h, "s");
+  for (gint k = 0; k < 20; k++) {
+    push_tag (h, GST_RNN_TAG_LABEL, k % 2 ? "b" : "a");
+    push_sequence (h, k % 2, 20, &rng);
+  }
+  GThread *t = g_thread_new ("eos", push_eos_thread, h);
+  /* wait for the first epoch: training is under way */
+  GstMessage *msg = gst_bus_timed_pop_filtered (bus, 20 * GST_SECOND, GST_MESSAGE_ELEMENT);
+  fail_unless (msg != NULL);
+  gst_message_unref (msg);
+  /* pausing does not stop training: epochs keep coming */
+  gst_element_set_state (h->element, GST_STATE_PAUSED);
+  msg = gst_bus_timed_pop_filtered (bus, 20 * GST_SECOND, GST_MESSAGE_ELEMENT);
+  fail_unless (msg != NULL, "training stopped when paused");
+  gst_message_unref (msg);
+  gint64 t0 = g_get_monotonic_time ();
+  fail_unless_equals_int (gst_element_set_state (h->element, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gint64 waited = g_get_monotonic_time () - t0;
+  fail_if (GPOINTER_TO_INT (g_thread_join (t)), "EOS handled although training was cancelled");
+  fail_unless (waited < 5 * G_USEC_PER_SEC, "stopping took %" G_GINT64_FORMAT " us", waited);
+  fail_if (g_file_test (out, G_FILE_TEST_EXISTS));
+  fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR) == NULL);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  g_free (out);
+  g_free (props);
+}
+
+GST_END_TEST;
+
 static gchar *
 run_expecting_error (const gchar * extra, gboolean with_labels, gint n_classes)
 {
@@ -532,6 +580,7 @@ rnntrain_suite (void)
   tcase_add_test (tc, test_progress_messages);
   tcase_add_test (tc, test_groups_stay_together);
   tcase_add_test (tc, test_learns_two_classes);
+  tcase_add_test (tc, test_stop_cancels_training);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_init_model_input_size);
   return s;
