@@ -48,12 +48,13 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 filesrc location=yes.wav ! decodebin ! audioconvert ! audioresample ! \
- *     rnnfeatures kind=fbank ! rnntrain label=yes architecture="gru(64) dense(softmax)" \
- *     output=model.rnn progress=true
- * ]|
- * (one label makes one class; tools/rnn-train feeds a whole labelled data set through one such
- * pipeline.)
+ * gst-launch-1.0 concat name=c ! audioconvert ! audioresample ! audio/x-raw,rate=8000 ! \
+ *     rnnfeatures ! rnntrain architecture="gru(32) dense(softmax)" output=yesno.rnn progress=true \
+ *   filesrc location=yes1.wav ! wavparse ! taginject tags="title=yes" ! c. \
+ *   filesrc location=no1.wav ! wavparse ! taginject tags="title=no" ! c. \
+ *   filesrc location=yes2.wav ! wavparse ! taginject tags="title=yes" ! c.
+ * ]| Three sequences, two classes; gst-launch exits once yesno.rnn is saved. tools/rnn-train
+ * feeds a whole labelled data set through one such pipeline.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

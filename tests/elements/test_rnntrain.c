@@ -434,6 +434,76 @@ GST_START_TEST (test_learns_two_classes)
 
 GST_END_TEST;
 
+/* A transcript as frames: each symbol ('a' lights feature 0, 'b' feature 1) for 4 frames, with 2
+ * quiet frames around each; spaces are separators. */
+static void
+push_transcript (GstHarness * h, const gchar * text, guint32 * rng)
+{
+  for (const gchar * c = text; *c; c++) {
+    if (*c == ' ')
+      continue;
+    for (gint t = 0; t < 8; t++) {
+      gfloat f[NFEAT];
+      for (gint i = 0; i < NFEAT; i++) {
+        *rng = *rng * 1664525u + 1013904223u;
+        f[i] = 0.1f * ((gfloat) (*rng >> 8) / 16777216.0f - 0.5f);
+      }
+      if (t >= 2 && t < 6)
+        f[*c == 'a' ? 0 : 1] += 1.0f;
+      fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (f, sizeof (f))),
+          GST_FLOW_OK);
+    }
+  }
+}
+
+/* task=transcription: CTC over the characters of the transcripts, spaces dropped. */
+GST_START_TEST (test_transcription)
+{
+  gchar *out = tmp_path ("ctc.rnn");
+  gchar *props = g_strdup_printf ("output=%s epochs=40 validation-split=0.2 batch-size=8 "
+      "learning-rate=0.02 task=transcription architecture=\"bigru(16) dense(softmax)\"", out);
+  GstHarness *h = harness_new (props);
+  GstBus *bus = harness_bus (h);
+  guint32 rng = 21;
+  static const gchar *const texts[] = { "a b", "b a", "a a b", "b", "a b b a", "b b", "a",
+    "b a a"
+  };
+
+  start_stream (h, "s");
+  for (gint k = 0; k < 48; k++) {
+    const gchar *text = texts[k % G_N_ELEMENTS (texts)];
+    push_tag (h, GST_RNN_TAG_LABEL, text);
+    push_reset (h);
+    push_transcript (h, text, &rng);
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  gchar *text = pop_error (bus);
+  fail_unless (text == NULL, "%s", text);
+  rnn_model *m = load_model (out);
+  const char *const *alphabet;
+  int n;
+  const char *task;
+  double acc;
+  fail_unless (rnn_model_meta_string (m, "task", &task));
+  fail_unless_equals_string (task, "transcription");
+  fail_unless (rnn_model_meta_strings (m, "alphabet", &alphabet, &n));
+  fail_unless_equals_int (n, 3);
+  fail_unless_equals_string (alphabet[0], "<blank>");
+  fail_unless_equals_string (alphabet[1], "a");
+  fail_unless_equals_string (alphabet[2], "b");
+  fail_unless_equals_int (rnn_model_output_size (m), 3);
+  fail_unless (rnn_model_meta_float (m, "train.val-accuracy", &acc));
+  fail_unless (acc >= 0.8, "1 - token error rate %f", acc);
+  rnn_model_unref (m);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  g_unlink (out);
+  g_free (out);
+  g_free (props);
+}
+
+GST_END_TEST;
+
 static gpointer
 push_eos_thread (gpointer data)
 {
@@ -580,6 +650,7 @@ rnntrain_suite (void)
   tcase_add_test (tc, test_progress_messages);
   tcase_add_test (tc, test_groups_stay_together);
   tcase_add_test (tc, test_learns_two_classes);
+  tcase_add_test (tc, test_transcription);
   tcase_add_test (tc, test_stop_cancels_training);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_init_model_input_size);
