@@ -334,6 +334,56 @@ static void tbptt_gradient_values(void) {
   rnn_model_unref(m);
 }
 
+/* Larger shapes than the finite-difference cases (several K blocks in the weight-gradient
+ * products, partial panels, tails of running rows): the engine's kernel and the BLAS must agree. */
+static void kernel_matches_blas(void) {
+  const rnn_cell_kind kinds[] = {RNN_CELL_LSTM, RNN_CELL_GRU, RNN_CELL_GRU_RESET_BEFORE,
+                                 RNN_CELL_RNN_TANH};
+  enum { N = 21, T = 47, IN = 13 };
+  float *x = malloc(sizeof(float) * N * T * IN);
+  int *fl = malloc(sizeof(int) * N * T);
+  rnn_example ex[N];
+  unsigned long long s = 77;
+  for (int i = 0; i < N * T * IN; i++)
+    x[i] = test_uniform(&s, -1.0f, 1.0f);
+  for (int i = 0; i < N * T; i++)
+    fl[i] = (int)test_uniform(&s, 0.0f, 4.999f);
+  for (int i = 0; i < N; i++)
+    ex[i] = (rnn_example){.x = x + (size_t)i * T * IN, .T = T - (i * 7) % 30, .frame_labels = fl + i * T};
+  for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+    rnn_model *m = rnn_model_new(IN);
+    rnn_model_add_layer(m, kinds[k], 37, 1);
+    rnn_model_add_layer(m, kinds[k], 45, 0);
+    rnn_model_set_head(m, RNN_HEAD_SOFTMAX, 5, RNN_POOL_LAST);
+    rnn_model_finalize(m);
+    rnn_model_init_weights(m, 3 + k);
+    rnn_train_config c;
+    rnn_train_config_init(&c);
+    c.loss = RNN_LOSS_CE_FRAME;
+    size_t np = rnn_model_num_params(m);
+    float *g0 = malloc(np * sizeof(float)), *g1 = malloc(np * sizeof(float));
+    double l0, l1;
+    rnn_train_force_blas(0);
+    CHECK(rnn_loss_and_grad(m, ex, N, &c, &l0, g0) == 0);
+    rnn_train_force_blas(1);
+    CHECK(rnn_loss_and_grad(m, ex, N, &c, &l1, g1) == 0);
+    rnn_train_force_blas(0);
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < np; i++) {
+      num += ((double)g0[i] - g1[i]) * ((double)g0[i] - g1[i]);
+      den += (double)g1[i] * g1[i];
+    }
+    CHECK_NEAR(l0, l1, 1e-5 * l1);
+    CHECK_MSG(sqrt(num / den) < 1e-5, "%s: kernel vs BLAS gradient relative difference %g",
+              rnn_cell_name(kinds[k]), sqrt(num / den));
+    free(g0);
+    free(g1);
+    rnn_model_unref(m);
+  }
+  free(x);
+  free(fl);
+}
+
 int main(void) {
   static const gc_case cases[] = {
       {"rnn_tanh ce last softmax", {RNN_CELL_RNN_TANH}, 1, 4, {0}, RNN_HEAD_SOFTMAX, 3, RNN_POOL_LAST, RNN_LOSS_CE, 0, 0, 0},
@@ -367,5 +417,6 @@ int main(void) {
     tbptt_gradient_values();
   }
   rnn_train_force_blas(0);
+  kernel_matches_blas();
   return test_summary("test_gradcheck");
 }
