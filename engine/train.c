@@ -14,6 +14,7 @@
  *   backward  per frame one fused kernel turning dh into the gates' pre-activation gradients (they
  *             overwrite the cached activations) and one GEMM for dh of the previous frame; then
  *             the weight gradients of all frames as single GEMMs, and the input gradient as one.
+ * The GEMMs go to the BLAS, or on AVX-512 machines to the packed kernel below (rec_gemm_avx512).
  * The math is PyTorch's (gate order, GRU reset placement, bias placement).
  */
 #include <math.h>
