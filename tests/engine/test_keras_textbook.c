@@ -76,7 +76,7 @@ static int report(const rnn_progress *p, void *user) {
 
 int main(void) {
   bits_set train, val, test;
-  make_set(&train, 3000, 1);
+  make_set(&train, 2000, 1);
   make_set(&val, 400, 2);
   make_set(&test, 1000, 3);
 
