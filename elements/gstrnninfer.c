@@ -9,11 +9,16 @@
  * keeping the recurrent state from buffer to buffer, and reports what the model recognises:
  *
  * - classification models (metadata task=classification, labels): an `rnn-classification`
- *   result per utterance (voice-activity endpoints and EOS) or, with mode=window, one every
- *   window-hop over the last window-length;
+ *   result per utterance or, with mode=window, one every window-hop over the last window-length;
  * - transcription models (task=transcription, CTC alphabet with the blank at index 0):
  *   `rnn-transcription` results, partial ones while an utterance goes on and a final one at each
  *   endpoint, with per-word times and confidences.
+ *
+ * Utterances: a file (a stream whose upstream is not live) is one utterance up to EOS, so each
+ * recording gives exactly one result; a live stream (a microphone) is cut into utterances by a
+ * voice-activity rule: a frame is speech when its level is above vad-threshold and, once the
+ * background has been measured, vad-margin above the noise floor. vad=on or vad=off chooses
+ * explicitly; vad=auto (the default) asks upstream with a latency query when a stream starts.
  *
  * Each result is posted on the bus as an element message and sent downstream, in order with the
  * data, as a serialized custom downstream event carrying the same structure. The source pad
@@ -50,7 +55,7 @@ GST_DEBUG_CATEGORY_STATIC (rnn_infer_debug);
 
 #define DEFAULT_MODE GST_RNN_INFER_MODE_UTTERANCE
 #define DEFAULT_DISCONT_RESET TRUE
-#define DEFAULT_VAD TRUE
+#define DEFAULT_VAD GST_RNN_INFER_VAD_AUTO
 /* Mean Kaldi log-mel energy (16-bit sample scale) between the quiet edges (median ~12.8) and the
  * speech (median ~15.1) of FSDD recordings; see docs/caps-and-events.md for the measurement. */
 #define DEFAULT_VAD_THRESHOLD 12.0
@@ -58,6 +63,17 @@ GST_DEBUG_CATEGORY_STATIC (rnn_infer_debug);
  * relative to the recent average, and speech stands above it. See docs/caps-and-events.md. */
 #define DEFAULT_VAD_THRESHOLD_CMN 0.5
 #define DEFAULT_VAD_FEATURE -1
+/* Speech must stand this far (log-mel units, natural log of power: 2.0 is 8.7 dB) above the noise
+ * floor; see docs/caps-and-events.md for the measurement. */
+#define DEFAULT_VAD_MARGIN 2.0
+/* The noise floor is the minimum of the smoothed frame level over the last VAD_FLOOR_SUBWINDOWS x
+ * VAD_FLOOR_SUBWINDOW (minimum statistics, as in R. Martin's noise estimator, without its bias
+ * correction: the margin absorbs it). Two seconds hold a pause between words or sentences, so the
+ * minimum is background rather than speech; it is used only once a whole window has been seen. */
+#define VAD_FLOOR_SUBWINDOWS 8
+#define VAD_FLOOR_SUBWINDOW (250 * GST_MSECOND)
+/* Time constant of the level smoothing before the minimum: single frames' dips do not count. */
+#define VAD_FLOOR_SMOOTHING (50 * GST_MSECOND)
 #define DEFAULT_MIN_SPEECH 100
 #define DEFAULT_MIN_SILENCE 300
 #define DEFAULT_MAX_UTTERANCE 10000
@@ -67,6 +83,10 @@ GST_DEBUG_CATEGORY_STATIC (rnn_infer_debug);
 #define DEFAULT_CONFIDENCE_THRESHOLD 0.0
 #define DEFAULT_BEAM_WIDTH 8
 #define DEFAULT_PARTIAL_INTERVAL 500
+
+/* A bidirectional model has no per-frame output outside utterances: one GAP event stands for at
+ * most this much of the stream (not one per frame: events are allocated). */
+#define MAX_GAP_SPAN (200 * GST_MSECOND)
 
 /* Used to size buffers when the frame rate is not known (framerate=0/1): 100 frames a second. */
 #define FALLBACK_FRAME_DURATION (10 * GST_MSECOND)
@@ -80,6 +100,7 @@ enum
   PROP_VAD,
   PROP_VAD_THRESHOLD,
   PROP_VAD_FEATURE,
+  PROP_VAD_MARGIN,
   PROP_MIN_SPEECH,
   PROP_MIN_SILENCE,
   PROP_MAX_UTTERANCE,
@@ -114,9 +135,10 @@ struct _GstRnnInfer
   gchar *model_path;
   GstRnnInferMode mode;
   gboolean discont_reset;
-  gboolean vad;
+  GstRnnInferVad vad;
   gdouble vad_threshold;
   gint vad_feature;
+  gdouble vad_margin;
   guint min_speech_ms, min_silence_ms, max_utterance_ms;
   guint window_length_ms, window_hop_ms;
   guint smoothing_ms;
@@ -148,6 +170,8 @@ struct _GstRnnInfer
   GstBufferPool *pool_frames;
   GstSegment segment;
   gboolean window_flow;         /* classification in window mode */
+  GstRnnInferVad vad_setting;   /* the vad property when the caps came */
+  gboolean vad_decided;         /* use_vad is known (decided at the first buffer) */
   gboolean use_vad;
   /* The VAD's level of a frame: mean of features [vad_first, vad_first + vad_count), times
    * vad_scale plus vad_offset (an estimate of the mean log-mel energy, see frame_level()). */
@@ -155,6 +179,7 @@ struct _GstRnnInfer
   gdouble vad_scale, vad_offset;
   gboolean vad_relative;        /* the frames are CMN-normalised: DEFAULT_VAD_THRESHOLD_CMN */
   gdouble vad_level;            /* per buffer copy of vad-threshold */
+  gdouble vad_margin_now;       /* per buffer copy of vad-margin */
   gdouble min_confidence;       /* per buffer copy of confidence-threshold */
 
   /* Sizes in frames, fixed at configuration from the properties and the frame rate. */
@@ -183,6 +208,19 @@ struct _GstRnnInfer
   guint ring_pos, ring_count, since_hop;
   gboolean window_emitted;
   GString *text, *partial_text;
+
+  /* Noise floor of the live VAD (minimum statistics over VAD_FLOOR_SUBWINDOWS sub-windows). */
+  gdouble floor_alpha;          /* level smoothing per frame */
+  guint floor_sub_frames;       /* frames per sub-window */
+  gdouble floor_smoothed;       /* smoothed level; NaN before the first frame */
+  gdouble floor_sub_min;        /* minimum in the current sub-window */
+  guint floor_sub_count;        /* frames in the current sub-window */
+  gdouble floor_mins[VAD_FLOOR_SUBWINDOWS];     /* minima of the last complete sub-windows */
+  guint floor_pos, floor_count;
+
+  /* The span of stream that one pending GAP event will cover (bidirectional models), or
+   * gap_start = GST_CLOCK_TIME_NONE. */
+  GstClockTime gap_start, gap_end;
 
   /* Utterance in progress. */
   gboolean in_utterance;
@@ -224,6 +262,29 @@ gst_rnn_infer_mode_get_type (void)
 
   if (g_once_init_enter (&type)) {
     GType t = g_enum_register_static ("GstRnnInferMode", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+GType
+gst_rnn_infer_vad_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_RNN_INFER_VAD_AUTO,
+        "On when upstream is live (microphone), off otherwise (files)", "auto"},
+    {GST_RNN_INFER_VAD_ON, "Utterances end where the voice-activity rule finds silence", "on"},
+    {GST_RNN_INFER_VAD_OFF,
+        "The whole stream (to EOS, rnn-reset, DISCONT, max-utterance) is one utterance", "off"},
+    /* The former boolean property's values. */
+    {GST_RNN_INFER_VAD_ON, "Same as on", "true"},
+    {GST_RNN_INFER_VAD_OFF, "Same as off", "false"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstRnnInferVad", values);
     g_once_init_leave (&type, t);
   }
   return type;
@@ -273,13 +334,16 @@ gst_rnn_infer_class_init (GstRnnInferClass * klass)
           "A DISCONT buffer ends the current utterance (its result is given) and resets the "
           "recurrent state", DEFAULT_DISCONT_RESET, live));
   g_object_class_install_property (gobject_class, PROP_VAD,
-      g_param_spec_boolean ("vad", "Voice activity detection",
-          "Find utterances with the voice-activity rule (vad-threshold, min-speech, min-silence); "
-          "when FALSE the whole stream up to EOS, rnn-reset or max-utterance is one utterance",
-          DEFAULT_VAD, ready));
+      g_param_spec_enum ("vad", "Voice activity detection",
+          "Find utterances with the voice-activity rule (vad-threshold, vad-margin, min-speech, "
+          "min-silence); off: the whole stream up to EOS, rnn-reset, DISCONT or max-utterance is "
+          "one utterance (one result per file); auto: on for a live upstream (latency query when "
+          "the stream starts), off otherwise (also accepts true/false)",
+          GST_TYPE_RNN_INFER_VAD, DEFAULT_VAD, ready));
   g_object_class_install_property (gobject_class, PROP_VAD_THRESHOLD,
       g_param_spec_double ("vad-threshold", "VAD threshold",
-          "A frame is speech when its level (see vad-feature) is above this; the default suits "
+          "A frame is speech when its level (see vad-feature) is above this (and above the noise "
+          "floor by vad-margin); the default suits "
           "the mean log-mel energy of 16-bit scale audio; when left unset and the frames are "
           "CMN-normalised (cmn-window > 0), 0.5 above the sliding mean is used instead",
           -G_MAXDOUBLE, G_MAXDOUBLE,
@@ -291,6 +355,13 @@ gst_rnn_infer_class_init (GstRnnInferClass * klass)
           "mfcc: C0 / sqrt(num-mel-bins), or the log energy - 2.1; other kinds: mean of all "
           "features); k = the value of feature k",
           -1, G_MAXINT16, DEFAULT_VAD_FEATURE, ready));
+  g_object_class_install_property (gobject_class, PROP_VAD_MARGIN,
+      g_param_spec_double ("vad-margin", "VAD margin above the noise floor",
+          "A frame is speech only if its level is also this much above the noise floor (the "
+          "lowest smoothed level of the last 2 s, used once 2 s have been seen), so that "
+          "background noise above vad-threshold is not taken for speech; in the level's units "
+          "(log-mel: natural log of power, 1.0 = 4.3 dB); 0 = vad-threshold alone",
+          0.0, G_MAXDOUBLE, DEFAULT_VAD_MARGIN, live));
   g_object_class_install_property (gobject_class, PROP_MIN_SPEECH,
       g_param_spec_uint ("min-speech", "Minimum speech (ms)",
           "Milliseconds of speech an utterance needs to give a result (shorter ones are noise)", 0, 60000,
@@ -341,6 +412,7 @@ gst_rnn_infer_class_init (GstRnnInferClass * klass)
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_rnn_infer_change_state);
 
   gst_type_mark_as_plugin_api (GST_TYPE_RNN_INFER_MODE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_RNN_INFER_VAD, 0);
 }
 
 static void
@@ -362,6 +434,7 @@ gst_rnn_infer_init (GstRnnInfer * self)
   self->vad = DEFAULT_VAD;
   self->vad_threshold = DEFAULT_VAD_THRESHOLD;
   self->vad_feature = DEFAULT_VAD_FEATURE;
+  self->vad_margin = DEFAULT_VAD_MARGIN;
   self->min_speech_ms = DEFAULT_MIN_SPEECH;
   self->min_silence_ms = DEFAULT_MIN_SILENCE;
   self->max_utterance_ms = DEFAULT_MAX_UTTERANCE;
@@ -371,6 +444,7 @@ gst_rnn_infer_init (GstRnnInfer * self)
   self->confidence_threshold = DEFAULT_CONFIDENCE_THRESHOLD;
   self->beam_width = DEFAULT_BEAM_WIDTH;
   self->partial_interval_ms = DEFAULT_PARTIAL_INTERVAL;
+  self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
   self->text = g_string_sized_new (256);
   self->partial_text = g_string_sized_new (256);
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
@@ -397,7 +471,7 @@ gst_rnn_infer_set_property (GObject * object, guint prop_id, const GValue * valu
       self->discont_reset = g_value_get_boolean (value);
       break;
     case PROP_VAD:
-      self->vad = g_value_get_boolean (value);
+      self->vad = g_value_get_enum (value);
       break;
     case PROP_VAD_THRESHOLD:
       self->vad_threshold = g_value_get_double (value);
@@ -405,6 +479,9 @@ gst_rnn_infer_set_property (GObject * object, guint prop_id, const GValue * valu
       break;
     case PROP_VAD_FEATURE:
       self->vad_feature = g_value_get_int (value);
+      break;
+    case PROP_VAD_MARGIN:
+      self->vad_margin = g_value_get_double (value);
       break;
     case PROP_MIN_SPEECH:
       self->min_speech_ms = g_value_get_uint (value);
@@ -458,13 +535,16 @@ gst_rnn_infer_get_property (GObject * object, guint prop_id, GValue * value,
       g_value_set_boolean (value, self->discont_reset);
       break;
     case PROP_VAD:
-      g_value_set_boolean (value, self->vad);
+      g_value_set_enum (value, self->vad);
       break;
     case PROP_VAD_THRESHOLD:
       g_value_set_double (value, self->vad_threshold);
       break;
     case PROP_VAD_FEATURE:
       g_value_set_int (value, self->vad_feature);
+      break;
+    case PROP_VAD_MARGIN:
+      g_value_set_double (value, self->vad_margin);
       break;
     case PROP_MIN_SPEECH:
       g_value_set_uint (value, self->min_speech_ms);
@@ -711,6 +791,18 @@ reset_stream (GstRnnInfer * self)
   self->last_partial = GST_CLOCK_TIME_NONE;
   g_string_truncate (self->partial_text, 0);
   self->next_pts = GST_CLOCK_TIME_NONE;
+  self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
+}
+
+/* Forgets the background the VAD measured: at a new stream (caps), a flush or READY->PAUSED, but
+ * not at an rnn-reset or a DISCONT, after which the room is the same. */
+static void
+reset_floor (GstRnnInfer * self)
+{
+  self->floor_smoothed = NAN;
+  self->floor_sub_min = G_MAXDOUBLE;
+  self->floor_sub_count = 0;
+  self->floor_pos = self->floor_count = 0;
 }
 
 static guint
@@ -799,7 +891,10 @@ allocate_buffers (GstRnnInfer * self)
   GST_OBJECT_LOCK (self);
   self->window_flow = self->task == TASK_CLASSIFICATION
       && self->mode == GST_RNN_INFER_MODE_WINDOW;
-  self->use_vad = self->vad && self->task != TASK_SEQUENCE && !self->window_flow;
+  self->vad_setting = self->task != TASK_SEQUENCE && !self->window_flow
+      ? self->vad : GST_RNN_INFER_VAD_OFF;
+  self->vad_decided = FALSE;
+  self->use_vad = FALSE;
   vad_feature = self->vad_feature;
   self->max_utterance = (GstClockTime) self->max_utterance_ms * GST_MSECOND;
   self->min_silence = (GstClockTime) self->min_silence_ms * GST_MSECOND;
@@ -825,6 +920,9 @@ allocate_buffers (GstRnnInfer * self)
   }
   self->vad_feature_cfg = vad_feature;
   choose_vad_level (self, vad_feature);
+  self->floor_sub_frames = MAX (1, (guint) (VAD_FLOOR_SUBWINDOW / self->frame_duration));
+  self->floor_alpha = exp (-(gdouble) self->frame_duration / VAD_FLOOR_SMOOTHING);
+  reset_floor (self);
   /* Smoothing averages posteriors: of frames in utterance mode, of hops in window mode. */
   if (self->window_flow)
     self->smooth_len = MAX (1, smoothing_ms / MAX (1, hop_ms));
@@ -934,6 +1032,32 @@ output_to_posterior (GstRnnInfer * self, const gfloat * y, gfloat * p)
  * Output
  * ------------------------------------------------------------------------------------------- */
 
+/* Pushes the pending GAP event, if any. Everything that goes downstream after frames without
+ * output calls this first, so that the GAP stays in order with the data. */
+static void
+flush_gap (GstRnnInfer * self)
+{
+  GstClockTime start = self->gap_start, end = self->gap_end;
+
+  if (!GST_CLOCK_TIME_IS_VALID (start))
+    return;
+  self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
+  gst_pad_push_event (self->srcpad, gst_event_new_gap (start, end - start));
+}
+
+/* A frame with no output of its own (bidirectional models outside utterances): it extends the
+ * pending GAP, which goes out when something else does or when it spans MAX_GAP_SPAN. */
+static void
+queue_gap (GstRnnInfer * self, GstClockTime pts, GstClockTime dur)
+{
+  if (GST_CLOCK_TIME_IS_VALID (self->gap_start)
+      && (pts != self->gap_end || pts + dur - self->gap_start > MAX_GAP_SPAN))
+    flush_gap (self);
+  if (!GST_CLOCK_TIME_IS_VALID (self->gap_start))
+    self->gap_start = pts;
+  self->gap_end = pts + dur;
+}
+
 static GstFlowReturn
 push_scores (GstRnnInfer * self, const gfloat * y, GstClockTime pts, GstClockTime dur)
 {
@@ -942,6 +1066,7 @@ push_scores (GstRnnInfer * self, const gfloat * y, GstClockTime pts, GstClockTim
 
   if (self->output != OUTPUT_FRAMES)
     return GST_FLOW_OK;
+  flush_gap (self);
   ret = gst_buffer_pool_acquire_buffer (self->pool_frames, &buf, NULL);
   if (ret != GST_FLOW_OK)
     return ret;
@@ -959,6 +1084,7 @@ push_text (GstRnnInfer * self, const gchar * text, GstClockTime pts, GstClockTim
 
   if (self->output != OUTPUT_TEXT || len == 0)
     return GST_FLOW_OK;
+  flush_gap (self);
   buf = gst_buffer_new_memdup (text, len);
   GST_BUFFER_PTS (buf) = pts;
   GST_BUFFER_DURATION (buf) = dur;
@@ -990,6 +1116,7 @@ emit_classification (GstRnnInfer * self, const gfloat * p, GstClockTime start,
   }
   GST_DEBUG_OBJECT (self, "classification %s (%.3f) at %" GST_TIME_FORMAT, label, p[best],
       GST_TIME_ARGS (start));
+  flush_gap (self);
   gst_rnn_emit_result (GST_ELEMENT (self), self->srcpad,
       gst_rnn_classification_new (&self->segment, label, best, p[best], start, duration));
   return push_text (self, label, start, duration);
@@ -1081,6 +1208,7 @@ emit_transcription (GstRnnInfer * self, gboolean final, GstClockTime end)
       goto done;
     GST_DEBUG_OBJECT (self, "%s transcription '%s' (%.3f)", final ? "final" : "partial",
         self->text->str, confidence);
+    flush_gap (self);
     gst_rnn_emit_result (GST_ELEMENT (self), self->srcpad,
         gst_rnn_transcription_new (&self->segment, self->text->str, final, confidence, start,
             end > start ? end - start : 0, (const GstRnnWord *) words->data, words->len));
@@ -1104,6 +1232,8 @@ done:
 static void
 start_utterance (GstRnnInfer * self, GstClockTime pts)
 {
+  /* The frames without output end here. */
+  flush_gap (self);
   if (self->state)
     rnn_state_reset (self->state);
   if (self->decoder)
@@ -1129,6 +1259,61 @@ frame_level (GstRnnInfer * self, const gfloat * x)
   for (gint i = self->vad_first; i < self->vad_first + self->vad_count; i++)
     sum += x[i];
   return sum / self->vad_count * self->vad_scale + self->vad_offset;
+}
+
+/* The noise floor: the lowest smoothed level over the last VAD_FLOOR_SUBWINDOWS sub-windows and
+ * the current one, or NaN while fewer than VAD_FLOOR_SUBWINDOWS have been seen (a minimum over
+ * less than a pause's length could be speech's). */
+static gdouble
+noise_floor (GstRnnInfer * self)
+{
+  gdouble floor = self->floor_sub_min;
+
+  if (self->floor_count < VAD_FLOOR_SUBWINDOWS)
+    return NAN;
+  for (guint i = 0; i < VAD_FLOOR_SUBWINDOWS; i++)
+    floor = MIN (floor, self->floor_mins[i]);
+  return floor;
+}
+
+static void
+update_floor (GstRnnInfer * self, gdouble level)
+{
+  if (isnan (self->floor_smoothed))
+    self->floor_smoothed = level;
+  else
+    self->floor_smoothed = self->floor_alpha * self->floor_smoothed
+        + (1.0 - self->floor_alpha) * level;
+  self->floor_sub_min = MIN (self->floor_sub_min, self->floor_smoothed);
+  if (++self->floor_sub_count < self->floor_sub_frames)
+    return;
+  self->floor_mins[self->floor_pos] = self->floor_sub_min;
+  self->floor_pos = (self->floor_pos + 1) % VAD_FLOOR_SUBWINDOWS;
+  self->floor_count = MIN (self->floor_count + 1, VAD_FLOOR_SUBWINDOWS);
+  self->floor_sub_min = G_MAXDOUBLE;
+  self->floor_sub_count = 0;
+}
+
+/* Whether a checked frame is speech: every valid frame is when the VAD is off; otherwise its
+ * level must pass vad-threshold and, once the background is known, stand vad-margin above it. */
+static gboolean
+frame_is_speech (GstRnnInfer * self, gboolean valid)
+{
+  gdouble level, threshold, floor;
+
+  if (!valid)
+    return FALSE;
+  if (!self->use_vad)
+    return TRUE;
+  level = frame_level (self, self->frame);
+  threshold = self->vad_level;
+  if (self->vad_margin_now > 0.0) {
+    floor = noise_floor (self);
+    if (!isnan (floor))
+      threshold = MAX (threshold, floor + self->vad_margin_now);
+  }
+  update_floor (self, level);
+  return level > threshold;
 }
 
 /* Pooled classification posteriors of a streamed utterance up to its last speech frame, averaged
@@ -1243,8 +1428,7 @@ static GstFlowReturn
 process_utterance_frame (GstRnnInfer * self, gboolean valid, GstClockTime pts,
     GstClockTime dur)
 {
-  gboolean speech = valid && (!self->use_vad
-      || frame_level (self, self->frame) > self->vad_level);
+  gboolean speech = frame_is_speech (self, valid);
   const gfloat *y = self->zeros;
   GstFlowReturn ret = GST_FLOW_OK;
 
@@ -1260,7 +1444,7 @@ process_utterance_frame (GstRnnInfer * self, gboolean valid, GstClockTime pts,
       /* Between utterances a streaming model still gives its per-frame outputs; the state it
        * builds here is reset when the next utterance starts. */
       if (!self->streamable) {
-        gst_pad_push_event (self->srcpad, gst_event_new_gap (pts, dur));
+        queue_gap (self, pts, dur);
         return GST_FLOW_OK;
       }
       if (valid)
@@ -1349,7 +1533,7 @@ process_window_frame (GstRnnInfer * self, gboolean valid, GstClockTime pts, GstC
     if (ret != GST_FLOW_OK)
       return ret;
   } else {
-    gst_pad_push_event (self->srcpad, gst_event_new_gap (pts, dur));
+    queue_gap (self, pts, dur);
   }
   if (!valid)
     return GST_FLOW_OK;
@@ -1372,6 +1556,7 @@ finish_sequence (GstRnnInfer * self)
 {
   if (!self->configured)
     return GST_FLOW_OK;
+  flush_gap (self);
   if (self->window_flow) {
     /* A stream shorter than one window still gets one result, over what there is. */
     if (!self->window_emitted && self->ring_count > 0) {
@@ -1410,6 +1595,42 @@ check_frame (GstRnnInfer * self, const gfloat * in, GstClockTime pts)
   return TRUE;
 }
 
+/* Whether upstream is live, from a latency query; FALSE when nobody answers. */
+static gboolean
+upstream_is_live (GstRnnInfer * self)
+{
+  GstQuery *query = gst_query_new_latency ();
+  gboolean live = FALSE;
+
+  if (gst_pad_peer_query (self->sinkpad, query))
+    gst_query_parse_latency (query, &live, NULL, NULL);
+  else
+    GST_INFO_OBJECT (self, "upstream did not answer the latency query: taken as not live");
+  gst_query_unref (query);
+  return live;
+}
+
+/* vad=auto: the voice-activity rule is for live streams (a microphone never ends, so endpoints
+ * must be found in it); a file is one sequence whose result comes at EOS, whatever its level.
+ * Decided once per stream, at its first buffer, when upstream is linked and running. */
+static void
+decide_vad (GstRnnInfer * self)
+{
+  switch (self->vad_setting) {
+    case GST_RNN_INFER_VAD_ON:
+      self->use_vad = TRUE;
+      break;
+    case GST_RNN_INFER_VAD_AUTO:
+      self->use_vad = upstream_is_live (self);
+      break;
+    default:
+      self->use_vad = FALSE;
+      break;
+  }
+  self->vad_decided = TRUE;
+  GST_INFO_OBJECT (self, "voice-activity rule %s", self->use_vad ? "on" : "off");
+}
+
 static GstFlowReturn
 gst_rnn_infer_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
@@ -1430,8 +1651,12 @@ gst_rnn_infer_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   discont_reset = self->discont_reset;
   self->vad_level = self->vad_threshold_set || !self->vad_relative
       ? self->vad_threshold : DEFAULT_VAD_THRESHOLD_CMN;
+  self->vad_margin_now = self->vad_margin;
   self->min_confidence = self->confidence_threshold;
   GST_OBJECT_UNLOCK (self);
+
+  if (!self->vad_decided)
+    decide_vad (self);
 
   if (GST_BUFFER_IS_DISCONT (buf) && discont_reset) {
     ret = finish_sequence (self);
@@ -1664,6 +1889,12 @@ gst_rnn_infer_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
   GstRnnInfer *self = GST_RNN_INFER (parent);
 
+  /* A pending GAP goes out before any later serialized event; a flush drops it. */
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
+    self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
+  else if (GST_EVENT_IS_SERIALIZED (event) && self->configured)
+    flush_gap (self);
+
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_CAPS:{
       GstCaps *caps;
@@ -1686,6 +1917,7 @@ gst_rnn_infer_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     case GST_EVENT_FLUSH_STOP:
       /* Whatever was pending is thrown away: after a flush the element behaves as a new one. */
       reset_stream (self);
+      reset_floor (self);
       gst_segment_init (&self->segment, GST_FORMAT_TIME);
       break;
     case GST_EVENT_EOS:

@@ -21,6 +21,18 @@ typedef enum
 #define GST_TYPE_RNN_INFER_MODE (gst_rnn_infer_mode_get_type ())
 GType gst_rnn_infer_mode_get_type (void);
 
+/* Whether utterances are found by the voice-activity rule. The values keep those of the former
+ * boolean property (vad=false/true, 0/1, in launch lines and model metadata still work). */
+typedef enum
+{
+  GST_RNN_INFER_VAD_OFF = 0,    /* the whole sequence (to EOS, rnn-reset, ...) is one utterance */
+  GST_RNN_INFER_VAD_ON = 1,     /* utterances end where the voice-activity rule finds silence */
+  GST_RNN_INFER_VAD_AUTO = 2,   /* on when upstream is live (a microphone), off otherwise (files) */
+} GstRnnInferVad;
+
+#define GST_TYPE_RNN_INFER_VAD (gst_rnn_infer_vad_get_type ())
+GType gst_rnn_infer_vad_get_type (void);
+
 GST_ELEMENT_REGISTER_DECLARE (rnninfer);
 
 G_END_DECLS

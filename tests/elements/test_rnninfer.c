@@ -1109,7 +1109,8 @@ GST_START_TEST (test_ctc_symbol_words)
 GST_END_TEST;
 
 /* A bidirectional model keeps the utterance's frames and runs at its end: the same results, and
- * its per-frame outputs come out then (GAP events stand for frames outside utterances). */
+ * its per-frame outputs come out then (GAP events stand for frames outside utterances: one per
+ * span of at most 200 ms, not one per frame). */
 GST_START_TEST (test_bidirectional_utterances)
 {
   gchar *model = bidirectional_classifier_model ("bidi.rnn");
@@ -1135,18 +1136,28 @@ GST_START_TEST (test_bidirectional_utterances)
     fail_unless_equals_uint64 (GST_BUFFER_PTS (b), i * FRAME);
     gst_buffer_unref (b);
   }
-  push_classifier_frames (&f, 60, 5, 0.0f, 0.0f);
-  push_classifier_frames (&f, 65, 20, 1.0f, -1.0f);
+  /* 45 frames without speech: GAPs of 20, 20 and 5 frames, the last sent when speech starts. */
+  push_classifier_frames (&f, 60, 45, 0.0f, 0.0f);
+  push_classifier_frames (&f, 105, 20, 1.0f, -1.0f);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
   fail_unless_equals_int (g_list_length (r), 1);
-  check_classification (r->data, "no", 0, yes_confidence (), 65 * FRAME, 20 * FRAME);
+  check_classification (r->data, "no", 0, yes_confidence (), 105 * FRAME, 20 * FRAME);
   free_results (r);
   while ((ev = gst_harness_try_pull_event (f.h))) {
-    gaps += GST_EVENT_TYPE (ev) == GST_EVENT_GAP;
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_GAP) {
+      static const guint starts[3] = { 60, 80, 100 }, lengths[3] = { 20, 20, 5 };
+      GstClockTime ts, dur;
+
+      fail_unless (gaps < 3, "more GAP events than spans");
+      gst_event_parse_gap (ev, &ts, &dur);
+      fail_unless_equals_uint64 (ts, starts[gaps] * FRAME);
+      fail_unless_equals_uint64 (dur, lengths[gaps] * FRAME);
+      gaps++;
+    }
     gst_event_unref (ev);
   }
-  fail_unless_equals_int (gaps, 5);
+  fail_unless_equals_int (gaps, 3);
   fail_unless_equals_int (gst_harness_buffers_received (f.h), 80);
   stop (&f);
   g_free (model);
@@ -1375,6 +1386,182 @@ GST_START_TEST (test_model_defaults)
 
 GST_END_TEST;
 
+/* vad=auto: a stream whose upstream is not live (a file) is one utterance up to EOS, whatever its
+ * level and its pauses; vad=on applies the voice-activity rule to it all the same. */
+GST_START_TEST (test_vad_auto_file)
+{
+  static const gchar *const on[] = {
+    "vad", "on", "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "300",
+    "min-speech", "50", NULL
+  };
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GList *r;
+  GstRnnInferVad vad = GST_RNN_INFER_VAD_ON;
+
+  g_object_get (f.element, "vad", &vad, NULL);
+  fail_unless_equals_int (vad, GST_RNN_INFER_VAD_AUTO);
+  gst_harness_set_live (f.h, FALSE);
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 40, 0.0f, 1.0f);       /* below vad-threshold */
+  push_classifier_frames (&f, 40, 20, 1.0f, 1.0f);
+  push_classifier_frames (&f, 60, 40, 0.0f, 1.0f);      /* longer than min-silence */
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless (r == NULL, "a file has no endpoints before EOS");
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 0, 100 * FRAME);
+  free_results (r);
+  stop (&f);
+
+  /* A file that is quiet throughout still gives its one result. */
+  f = start (model, VAD_PROPS);
+  gst_harness_set_live (f.h, FALSE);
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 30, -3.0f, 1.0f);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 0, 30 * FRAME);
+  free_results (r);
+  stop (&f);
+
+  f = start (model, on);
+  gst_harness_set_live (f.h, FALSE);
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 40, 0.0f, 1.0f);
+  push_classifier_frames (&f, 40, 20, 1.0f, 1.0f);
+  push_classifier_frames (&f, 60, 40, 0.0f, 1.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 40 * FRAME, 20 * FRAME);
+  free_results (r);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  fail_unless (pop_results (&f, GST_RNN_CLASSIFICATION_NAME) == NULL);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* vad=auto with a live upstream (the harness answers the latency query with live=TRUE): the
+ * voice-activity rule finds the utterance; vad=off makes the live stream one utterance. The
+ * former boolean values still parse, from properties and from the model's infer.vad. */
+GST_START_TEST (test_vad_auto_live)
+{
+  static const gchar *const off[] = { "vad", "false", NULL };
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, VAD_PROPS);
+  GList *r;
+  GstRnnInferVad vad = GST_RNN_INFER_VAD_AUTO;
+  GstElement *e;
+  rnn_model *m;
+  char err[256];
+  gchar *meta_model;
+
+  gst_harness_set_live (f.h, TRUE);
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 40, 0.0f, 1.0f);
+  push_classifier_frames (&f, 40, 20, 1.0f, 1.0f);
+  push_classifier_frames (&f, 60, 40, 0.0f, 1.0f);
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 40 * FRAME, 20 * FRAME);
+  free_results (r);
+  stop (&f);
+
+  f = start (model, off);
+  g_object_get (f.element, "vad", &vad, NULL);
+  fail_unless_equals_int (vad, GST_RNN_INFER_VAD_OFF);
+  gst_harness_set_live (f.h, TRUE);
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 100, -3.0f, 1.0f);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "yes", 1, yes_confidence (), 0, 100 * FRAME);
+  free_results (r);
+  stop (&f);
+
+  e = gst_element_factory_make ("rnninfer", NULL);
+  gst_util_set_object_arg (G_OBJECT (e), "vad", "true");
+  g_object_get (e, "vad", &vad, NULL);
+  fail_unless_equals_int (vad, GST_RNN_INFER_VAD_ON);
+  gst_util_set_object_arg (G_OBJECT (e), "vad", "0");
+  g_object_get (e, "vad", &vad, NULL);
+  fail_unless_equals_int (vad, GST_RNN_INFER_VAD_OFF);
+  gst_object_unref (e);
+
+  /* infer.vad in a model: a string as the old boolean wrote it, or an int. */
+  for (gint k = 0; k < 2; k++) {
+    meta_model = classifier_model ("infer-vad.rnn");
+    m = rnn_model_load (meta_model, err, sizeof (err));
+    fail_unless (m != NULL, "%s", err);
+    if (k == 0)
+      rnn_model_set_meta_string (m, "infer.vad", "false");
+    else
+      rnn_model_set_meta_int (m, "infer.vad", 1);
+    g_free (meta_model);
+    meta_model = save_model (m, k == 0 ? "infer-vad-false.rnn" : "infer-vad-1.rnn");
+    e = gst_element_factory_make ("rnninfer", NULL);
+    g_object_set (e, "model", meta_model, NULL);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+    g_object_get (e, "vad", &vad, NULL);
+    fail_unless_equals_int (vad, k == 0 ? GST_RNN_INFER_VAD_OFF : GST_RNN_INFER_VAD_ON);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_object_unref (e);
+    g_free (meta_model);
+  }
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* The live VAD's noise floor: background above vad-threshold is speech only until 2 s of it have
+ * been measured; after that a frame must stand vad-margin above it. Without the margin the
+ * background never ends the utterance. */
+static GList *
+run_noise_floor (const gchar * margin)
+{
+  const gchar *const props[] = {
+    "vad", "on", "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "300",
+    "min-speech", "50", "vad-margin", margin, NULL
+  };
+  gchar *model = classifier_model ("cls.rnn");
+  Fixture f = start (model, props);
+  GList *r;
+
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 300, 2.0f, -1.0f);     /* 3 s of loud background */
+  push_classifier_frames (&f, 300, 50, 4.0f, 1.0f);     /* 0.5 s of speech */
+  push_classifier_frames (&f, 350, 100, 2.0f, -1.0f);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  stop (&f);
+  g_free (model);
+  return r;
+}
+
+GST_START_TEST (test_vad_noise_floor)
+{
+  GList *r = run_noise_floor ("1.0");
+
+  /* The first 2 s (floor unknown) are one utterance of background; then the speech alone. */
+  fail_unless_equals_int (g_list_length (r), 2);
+  check_classification (r->data, "no", 0, yes_confidence (), 0, 200 * FRAME);
+  check_classification (r->next->data, "yes", 1, yes_confidence (), 300 * FRAME, 50 * FRAME);
+  free_results (r);
+
+  r = run_noise_floor ("0");
+  fail_unless_equals_int (g_list_length (r), 1);
+  fail_unless_equals_uint64 (g_value_get_uint64 (gst_structure_get_value (r->data,
+              "duration")), 450 * FRAME);
+  free_results (r);
+}
+
+GST_END_TEST;
+
 /* vad=false: the whole stream is one utterance, cut every max-utterance. */
 GST_START_TEST (test_no_vad_max_utterance)
 {
@@ -1478,9 +1665,9 @@ read_wav (const gchar * path)
 /* A random LSTM classifier over 23 log-mel bins: the labels it gives mean nothing, the utterances
  * it finds are what this test checks. */
 static gchar *
-random_digit_model (const gchar * name)
+random_digit_model_bins (const gchar * name, gint mel_bins)
 {
-  rnn_model *m = rnn_model_new (23);
+  rnn_model *m = rnn_model_new (mel_bins);
   const char *labels[10] = { "zero", "one", "two", "three", "four", "five", "six", "seven",
     "eight", "nine"
   };
@@ -1491,7 +1678,15 @@ random_digit_model (const gchar * name)
   rnn_model_init_weights (m, 11);
   rnn_model_set_meta_string (m, "task", "classification");
   rnn_model_set_meta_strings (m, "labels", labels, 10);
+  rnn_model_set_meta_string (m, "features.kind", "fbank");
+  rnn_model_set_meta_int (m, "features.num-mel-bins", mel_bins);
   return save_model (m, name);
+}
+
+static gchar *
+random_digit_model (const gchar * name)
+{
+  return random_digit_model_bins (name, 23);
 }
 
 /* Digit, 1 s of digital silence, another digit, 0.5 s of silence: two utterances, each spanning
@@ -1528,8 +1723,9 @@ GST_START_TEST (test_real_audio_endpoints)
   g_byte_array_append (all, zeros, sizeof (zeros) / 2);
 
   model = random_digit_model ("digits-random.rnn");
+  /* appsrc is not live: the VAD is asked for, as a live source would have it by default. */
   desc = g_strdup_printf ("appsrc name=src format=time caps=audio/x-raw,format=S16LE,"
-      "layout=interleaved,channels=1,rate=8000 ! rnnfeatures ! rnninfer model=\"%s\" ! "
+      "layout=interleaved,channels=1,rate=8000 ! rnnfeatures ! rnninfer vad=on model=\"%s\" ! "
       "fakesink sync=false", model);
   p = gst_parse_launch (desc, NULL);
   fail_unless (p != NULL);
@@ -1593,6 +1789,87 @@ GST_START_TEST (test_real_audio_endpoints)
 
 GST_END_TEST;
 
+/* Every classification the pipeline desc posts up to EOS (no error allowed). */
+static GList *
+run_launch (const gchar * desc)
+{
+  GstElement *p = gst_parse_launch (desc, NULL);
+  GstBus *bus;
+  GstMessage *msg;
+  GList *results = NULL;
+  gboolean eos = FALSE;
+
+  fail_unless (p != NULL, "%s", desc);
+  bus = gst_element_get_bus (p);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  while (!eos && (msg = gst_bus_timed_pop_filtered (bus, 20 * GST_SECOND,
+              GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT))) {
+    GstMessageType type = GST_MESSAGE_TYPE (msg);
+
+    if (type == GST_MESSAGE_ELEMENT
+        && gst_structure_has_name (gst_message_get_structure (msg),
+            GST_RNN_CLASSIFICATION_NAME))
+      results = g_list_append (results, gst_structure_copy (gst_message_get_structure (msg)));
+    fail_if (type == GST_MESSAGE_ERROR, "pipeline error");
+    eos = type == GST_MESSAGE_EOS;
+    gst_message_unref (msg);
+  }
+  fail_unless (eos, "no EOS");
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (p);
+  return results;
+}
+
+/* Quiet recordings of speaker theo, whose mean log-mel level (40 bins, as the digit models are
+ * trained) stays under the default vad-threshold: through filesrc ! wavparse, a file gives exactly
+ * one result, at EOS, spanning the recording; the voice-activity rule (vad=on) finds no speech in
+ * them, which is why files do not use it. */
+GST_START_TEST (test_quiet_files)
+{
+  static const gchar *const files[] = { "4_theo_2.wav", "0_theo_26.wav", "3_theo_12.wav" };
+  const gchar *data = g_getenv ("RNN_DATA");
+  gchar *model;
+
+  if (!data || !g_file_test (data, G_FILE_TEST_IS_DIR)) {
+    GST_WARNING ("RNN_DATA not set: skipping the quiet files test");
+    return;
+  }
+  model = random_digit_model_bins ("digits-random-40.rnn", 40);
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++) {
+    gchar *path = g_build_filename (data, "fsdd", "recordings", files[i], NULL);
+    GByteArray *pcm = read_wav (path);
+    guint64 file_ns = gst_util_uint64_scale (pcm->len / 2, GST_SECOND, 8000), ts = 1, dur = 0;
+    GList *r;
+
+    for (gint vad_on = 0; vad_on < 2; vad_on++) {
+      gchar *desc = g_strdup_printf ("filesrc location=\"%s\" ! wavparse ! audioconvert ! "
+          "audioresample ! rnnfeatures model=\"%s\" ! rnninfer %s model=\"%s\" ! fakesink", path,
+          model, vad_on ? "vad=on" : "", model);
+
+      r = run_launch (desc);
+      if (vad_on) {
+        fail_unless (r == NULL, "%s: the VAD found speech; the file is not quiet", files[i]);
+      } else {
+        fail_unless_equals_int (g_list_length (r), 1);
+        fail_unless (gst_structure_get_uint64 (r->data, "timestamp", &ts));
+        fail_unless (gst_structure_get_uint64 (r->data, "duration", &dur));
+        fail_unless_equals_uint64 (ts, 0);
+        fail_unless (ts + dur + 30 * GST_MSECOND >= file_ns && ts + dur <= file_ns,
+            "%s: result ends at %" GST_TIME_FORMAT ", the file at %" GST_TIME_FORMAT,
+            files[i], GST_TIME_ARGS (ts + dur), GST_TIME_ARGS (file_ns));
+      }
+      free_results (r);
+      g_free (desc);
+    }
+    g_byte_array_unref (pcm);
+    g_free (path);
+  }
+  g_free (model);
+}
+
+GST_END_TEST;
+
 /* A model file that cannot be loaded fails the state change with an error naming it. */
 GST_START_TEST (test_missing_model)
 {
@@ -1650,6 +1927,10 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_ctc_symbol_words);
   tcase_add_test (tc, test_bidirectional_utterances);
   tcase_add_test (tc, test_no_vad_max_utterance);
+  tcase_add_test (tc, test_vad_auto_file);
+  tcase_add_test (tc, test_vad_auto_live);
+  tcase_add_test (tc, test_vad_noise_floor);
+  tcase_add_test (tc, test_quiet_files);
   tcase_add_test (tc, test_vad_level_from_features);
   tcase_add_test (tc, test_model_defaults);
   tcase_add_test (tc, test_feature_settings);
