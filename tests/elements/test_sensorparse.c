@@ -425,7 +425,8 @@ GST_START_TEST (test_random_input)
     for (i = 0; i < len; i++)
       text[i] = alphabet[g_rand_int_range (rand, 0, sizeof (alphabet) - 1)];
     while (off < len) {
-      gsize n = MIN (len - off, (gsize) g_rand_int_range (rand, 1, 300));
+      gsize piece = g_rand_int_range (rand, 1, 300);
+      gsize n = MIN (len - off, piece);
       fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (text + off, n)),
           GST_FLOW_OK);
       off += n;
