@@ -704,7 +704,10 @@ main (int argc, char **argv)
   gboolean ok = check_bus (pipe, TRUE);
   gst_element_set_state (pipe, GST_STATE_NULL);
   gst_object_unref (pipe);
-  if (!ok)
-    return 1;
-  return 0;
+  g_hash_table_unref (labels);
+  g_ptr_array_unref (items);
+  g_free (description);
+  g_free (command);
+  g_option_context_free (ctx);
+  return ok ? 0 : 1;
 }
