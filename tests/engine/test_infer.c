@@ -13,6 +13,56 @@
 
 #define TOL 1e-5
 
+/* Allocation counting, to check that the streaming step never allocates. glibc lets a program
+ * replace malloc; these forward to glibc's own allocator. Not under AddressSanitizer, which
+ * replaces malloc itself. */
+#if defined(__SANITIZE_ADDRESS__)
+#define COUNT_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define COUNT_ALLOCATIONS 0
+#endif
+#endif
+#if !defined(COUNT_ALLOCATIONS) && defined(__GLIBC__)
+#define COUNT_ALLOCATIONS 1
+#endif
+#ifndef COUNT_ALLOCATIONS
+#define COUNT_ALLOCATIONS 0
+#endif
+
+#if COUNT_ALLOCATIONS
+#include <stdatomic.h>
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void *__libc_memalign(size_t align, size_t n);
+static atomic_long allocations;
+void *malloc(size_t n) {
+  atomic_fetch_add(&allocations, 1);
+  return __libc_malloc(n);
+}
+void *calloc(size_t n, size_t size) {
+  atomic_fetch_add(&allocations, 1);
+  return __libc_calloc(n, size);
+}
+void *realloc(void *p, size_t n) {
+  atomic_fetch_add(&allocations, 1);
+  return __libc_realloc(p, n);
+}
+void *aligned_alloc(size_t align, size_t n) {
+  atomic_fetch_add(&allocations, 1);
+  return __libc_memalign(align, n);
+}
+int posix_memalign(void **out, size_t align, size_t n) {
+  atomic_fetch_add(&allocations, 1);
+  void *p = __libc_memalign(align, n);
+  if (!p)
+    return 12; /* ENOMEM */
+  *out = p;
+  return 0;
+}
+#endif
+
 static const rnn_cell_kind all_cells[] = {RNN_CELL_RNN_TANH, RNN_CELL_RNN_RELU, RNN_CELL_LSTM,
                                           RNN_CELL_GRU, RNN_CELL_GRU_RESET_BEFORE};
 #define N_CELLS 5
@@ -534,6 +584,34 @@ static void test_bad_arguments(void) {
   rnn_model_unref(bi);
 }
 
+/* The streaming step allocates nothing: a live stream must never wait on the allocator. */
+static void test_step_does_not_allocate(void) {
+#if COUNT_ALLOCATIONS
+  const int hidden[2] = {32, 24};
+  for (int ci = 0; ci < N_CELLS; ci++) {
+    rnn_model *m = make_model(10, all_cells[ci], hidden, NULL, 2, RNN_HEAD_SOFTMAX, 5, RNN_POOL_LAST, 4);
+    const float mean[10] = {0}, scale[10] = {1, 1, 1, 1, 1, 2, 2, 2, 2, 2};
+    rnn_model_set_normalization(m, mean, scale);
+    rnn_state *s = rnn_state_new(m);
+    float frame[10] = {0.5f, -0.5f, 1, 0, 0, 0, 0, 0, 0, 2};
+    float saved[2 * (32 + 24)];
+    rnn_step(s, frame); /* first use: kernel dispatch */
+    long before = atomic_load(&allocations);
+    for (int t = 0; t < 100; t++)
+      rnn_step(s, frame);
+    rnn_state_save(s, saved);
+    rnn_state_reset(s);
+    rnn_state_restore(s, saved);
+    long after = atomic_load(&allocations);
+    CHECK_MSG(after == before, "%s: %ld allocations in 100 steps", rnn_cell_name(all_cells[ci]), after - before);
+    rnn_state_free(s);
+    rnn_model_unref(m);
+  }
+#else
+  fprintf(stderr, "allocation counting unavailable in this build (sanitizer or non-glibc), skipped\n");
+#endif
+}
+
 int main(void) {
   fprintf(stderr, "kernels: %s\n", rnn_kernels()->name);
   test_streaming_equals_sequence();
@@ -545,5 +623,6 @@ int main(void) {
   test_batch();
   test_kernel_variants();
   test_bad_arguments();
+  test_step_does_not_allocate();
   return test_summary("test_infer");
 }
