@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Evaluates a spoken-digit model on FSDD through the plugin itself: for each recording,
 #   filesrc ! decodebin ! audioconvert ! audioresample ! audio/x-raw,rate=R,channels=1 !
-#   rnnfeatures model=M ! rnninfer model=M vad=false ! fakesink
+#   rnnfeatures model=M ! rnninfer model=M vad=off ! fakesink
 # and compares the rnn-classification label with the file's digit. Prints the accuracy (overall
 # and per speaker) on the chosen split: by default the dataset's official test split (indices 0-4).
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -32,7 +32,7 @@ NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 
 def classify(path, model, rate):
     desc = ("filesrc name=src ! decodebin ! audioconvert ! audioresample ! "
-            f"audio/x-raw,rate={rate},channels=1 ! rnnfeatures name=f ! rnninfer name=i vad=false"
+            f"audio/x-raw,rate={rate},channels=1 ! rnnfeatures name=f ! rnninfer name=i vad=off"
             " ! fakesink sync=false")
     pipe = Gst.parse_launch(desc)
     pipe.get_by_name("src").set_property("location", path)
