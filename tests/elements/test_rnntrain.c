@@ -504,6 +504,91 @@ GST_START_TEST (test_transcription)
 
 GST_END_TEST;
 
+/* Trains on the rise/fall data set; returns the loaded model. */
+static rnn_model *
+train_rise_fall (const gchar * props, const gchar * out, gint n, guint32 seed)
+{
+  GstHarness *h = harness_new (props);
+  GstBus *bus = harness_bus (h);
+  guint32 rng = seed;
+
+  start_stream (h, "s");
+  for (gint k = 0; k < n; k++) {
+    push_tag (h, GST_RNN_TAG_LABEL, k % 2 ? "fall" : "rise");
+    push_sequence (h, k % 2, 10, &rng);
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  gchar *text = pop_error (bus);
+  fail_unless (text == NULL, "%s", text);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  return load_model (out);
+}
+
+/* dense(1,sigmoid) with two classes: BCE, the positive class as labels, the other as
+ * negative-label. */
+GST_START_TEST (test_binary_sigmoid)
+{
+  gchar *out = tmp_path ("sigmoid.rnn");
+  gchar *props = g_strdup_printf ("output=%s epochs=30 validation-split=0.25 batch-size=8 "
+      "learning-rate=0.01 architecture=\"simplernn(8) dense(1,sigmoid)\"", out);
+  rnn_model *m = train_rise_fall (props, out, 40, 17);
+  const char *s;
+  double acc;
+  static const gchar *const positive[] = { "rise" };
+  fail_unless_equals_int (rnn_model_head (m), RNN_HEAD_SIGMOID);
+  fail_unless_equals_int (rnn_model_output_size (m), 1);
+  assert_labels (m, positive, 1);
+  fail_unless (rnn_model_meta_string (m, "negative-label", &s));
+  fail_unless_equals_string (s, "fall");
+  fail_unless (rnn_model_meta_string (m, "train.loss-function", &s));
+  fail_unless_equals_string (s, "bce");
+  fail_unless (rnn_model_meta_float (m, "train.val-accuracy", &acc) && acc >= 0.9, "%f", acc);
+  rnn_model_unref (m);
+  g_unlink (out);
+  g_free (out);
+  g_free (props);
+}
+
+GST_END_TEST;
+
+/* init-model fine-tunes an existing model: its architecture, classes and normalisation stay. */
+GST_START_TEST (test_fine_tune)
+{
+  gchar *base = tmp_path ("base.rnn"), *tuned = tmp_path ("tuned.rnn");
+  gchar *props = g_strdup_printf ("output=%s epochs=2 validation-split=0 classes=rise,fall "
+      "architecture=\"lstm(6) dense(softmax,mean)\"", base);
+  rnn_model *a = train_rise_fall (props, base, 8, 1);
+  g_free (props);
+  props = g_strdup_printf ("output=%s epochs=20 validation-split=0.25 learning-rate=0.01 "
+      "init-model=%s architecture=\"this is ignored\"", tuned, base);
+  rnn_model *b = train_rise_fall (props, tuned, 40, 2);
+  static const gchar *const order[] = { "rise", "fall" };
+  const char *s;
+  const float *mean_a, *mean_b, *scale;
+  double acc;
+
+  fail_unless_equals_int (rnn_model_layer_cell (b, 0), RNN_CELL_LSTM);
+  fail_unless_equals_int (rnn_model_layer_hidden (b, 0), 6);
+  fail_unless_equals_int (rnn_model_pool (b), RNN_POOL_MEAN);
+  assert_labels (b, order, 2);
+  fail_unless (rnn_model_meta_string (b, "train.init-model", &s));
+  fail_unless_equals_string (s, base);
+  fail_unless (rnn_model_normalization (a, &mean_a, &scale));
+  fail_unless (rnn_model_normalization (b, &mean_b, &scale));
+  fail_unless (memcmp (mean_a, mean_b, NFEAT * sizeof (float)) == 0);
+  fail_unless (rnn_model_meta_float (b, "train.val-accuracy", &acc) && acc >= 0.9, "%f", acc);
+  rnn_model_unref (a);
+  rnn_model_unref (b);
+  g_unlink (base);
+  g_unlink (tuned);
+  g_free (base);
+  g_free (tuned);
+  g_free (props);
+}
+
+GST_END_TEST;
+
 static gpointer
 push_eos_thread (gpointer data)
 {
@@ -651,6 +736,8 @@ rnntrain_suite (void)
   tcase_add_test (tc, test_groups_stay_together);
   tcase_add_test (tc, test_learns_two_classes);
   tcase_add_test (tc, test_transcription);
+  tcase_add_test (tc, test_binary_sigmoid);
+  tcase_add_test (tc, test_fine_tune);
   tcase_add_test (tc, test_stop_cancels_training);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_init_model_input_size);
