@@ -17,6 +17,10 @@
  * downstream did not keep up) the next buffer is flagged DISCONT and its timestamp is taken from
  * the clock again. Pausing stops capture; playing again restarts it (DISCONT).
  *
+ * Latency: a buffer (latency-time) is complete when its last sample has been captured, which
+ * PortAudio's input latency delays further, so the reported minimum is latency-time plus the
+ * stream's input latency; samples can wait buffer-time more in the FIFO (the reported maximum).
+ *
  * A device that cannot be opened, and a device that stops delivering samples for longer than
  * buffer-time + 2 s (unplugged, stalled driver), post an error naming the device and the reason.
  *
@@ -27,7 +31,7 @@
  * exposes devices with no clock of their own (ALSA's `file` and `null` plugins, which the tests use,
  * loopbacks), which deliver samples as fast as they are read: through GstAudioSrc those lose
  * most of their data. Here the PortAudio callback copies into a FIFO (sized by buffer-time) and, when
- * the FIFO is full, waits a bounded time for room (at most buffer-time, at least 0.5 s) before it
+ * the FIFO is full, waits a bounded time for room (buffer-time, at least 0.5 s) before it
  * drops samples and flags an overflow. A real microphone never waits as long as downstream keeps
  * up; a clockless device is paced by downstream and loses nothing. `fill` waits on the FIFO with a
  * timeout, so a stalled host API (a blocked read inside ALSA) becomes an error instead of a hang,
@@ -751,7 +755,17 @@ gst_portaudio_src_open_stream_locked (GstPortAudioSrc * self)
   params.device = self->device_index;
   params.channelCount = GST_AUDIO_INFO_CHANNELS (info);
   params.sampleFormat = GST_AUDIO_INFO_FORMAT (info) == GST_AUDIO_FORMAT_F32LE ? paFloat32 : paInt16;
-  params.suggestedLatency = buffer_time / (gdouble) G_TIME_SPAN_SECOND;
+  /* PortAudio's own buffer stays small, for a low capture latency: two buffers, or the device's
+   * default high input latency (which the host API handles without overruns) if that is more,
+   * within buffer-time. The FIFO (buffer-time) absorbs downstream's jitter. */
+  {
+    const PaDeviceInfo *device = Pa_GetDeviceInfo (self->device_index);
+    gdouble host = 2.0 * latency_time / G_TIME_SPAN_SECOND;
+
+    if (device && device->defaultHighInputLatency > host)
+      host = device->defaultHighInputLatency;
+    params.suggestedLatency = MIN (host, buffer_time / (gdouble) G_TIME_SPAN_SECOND);
+  }
   self->blocksize = MAX (1, gst_util_uint64_scale (GST_AUDIO_INFO_RATE (info), latency_time,
           G_TIME_SPAN_SECOND));
   capacity = MAX (2 * (gsize) self->blocksize,
@@ -1237,8 +1251,9 @@ gst_portaudio_src_class_init (GstPortAudioSrcClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_BUFFER_TIME,
       g_param_spec_int64 ("buffer-time", "Buffer time",
-          "Microseconds of audio buffered before samples are lost: PortAudio's suggested input "
-          "latency and the length of the element's FIFO (at least latency-time)",
+          "Microseconds of audio the element's FIFO holds for downstream before samples are lost "
+          "(at least 2 x latency-time); PortAudio's own buffer is the device's default high input "
+          "latency or 2 x latency-time, whichever is larger, within buffer-time",
           1, G_MAXINT64, DEFAULT_BUFFER_TIME,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 

@@ -2,7 +2,9 @@
 # portaudiosrc end to end with gst-launch-1.0 and the full plugin, on a virtual microphone that
 # "speaks" a real FSDD recording: ALSA's `file` plugin, through an ALSA_CONFIG_PATH configuration
 # (which replaces the system one, so it includes alsa.conf first), captures the bytes of a raw file.
-# The plug in front converts formats (F32 asked for, S16_LE in the file), as for a real microphone.
+# The plug in front converts formats (F32 asked for, S16_LE in the file), as for a real microphone;
+# as the null slave has no clock, a converting plug drops frames read faster than its buffer, so
+# F32 is checked on a second device whose file holds the recording as float32 (no plug).
 #
 # What is checked: the recording comes out of `portaudiosrc ! filesink` byte for byte, and through
 # wavenc as the same samples; device-name picks a device and a wrong one is an error naming it and
@@ -33,11 +35,20 @@ check() {  # check DESCRIPTION COMMAND...
 }
 
 # The recording's samples, without the WAV header.
-/usr/bin/python3 - "$wav" "$tmp/in.raw" <<'PY'
+/usr/bin/python3 - "$wav" "$tmp/in.raw" "$tmp/in.f32" <<'PY'
 import sys, wave
 w = wave.open(sys.argv[1])
 assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 8000), w.getparams()
-open(sys.argv[2], "wb").write(w.readframes(w.getnframes()))
+frames = w.readframes(w.getnframes())
+open(sys.argv[2], "wb").write(frames)
+import array
+samples = array.array("h", frames)
+if sys.byteorder != "little":
+    samples.byteswap()
+floats = array.array("f", (x / 32768.0 for x in samples))
+if sys.byteorder != "little":
+    floats.byteswap()
+open(sys.argv[3], "wb").write(floats.tobytes())
 PY
 printf 'second microphone' > "$tmp/in2.raw"
 head -c 16000 /dev/zero >> "$tmp/in2.raw"
@@ -49,6 +60,7 @@ pcm() {  # pcm NAME INFILE
   echo '</usr/share/alsa/alsa.conf>'
   pcm '!default' "$tmp/in.raw"
   pcm rnn_second_mic "$tmp/in2.raw"
+  printf 'pcm.rnn_float_mic { type file; slave.pcm "null"; file "/dev/null"; infile "%s"; format "raw" }\n' "$tmp/in.f32"
 } > "$tmp/asoundrc"
 export ALSA_CONFIG_PATH=$tmp/asoundrc JACK_NO_START_SERVER=1
 # See tests/meson.build: the null PCM's unbounded buffers make malloc perturbation very slow.
@@ -67,8 +79,8 @@ check "captured $want bytes" test "$(stat -c %s "$tmp/out.raw" 2>/dev/null)" = "
 check "captured bytes equal the recording's first $want bytes" \
   cmp -s -n "$want" "$tmp/in.raw" "$tmp/out.raw"
 
-# 2. Through audioconvert and wavenc as F32 at 8 kHz: the same samples (x / 32768).
-gst-launch-1.0 -q portaudiosrc num-buffers=$buffers \
+# 2. F32 at 8 kHz through wavenc: the same samples (x / 32768).
+gst-launch-1.0 -q portaudiosrc device-name=rnn_float_mic num-buffers=$buffers \
   ! audio/x-raw,format=F32LE,rate=8000,channels=1 ! wavenc ! filesink location="$tmp/out.wav" \
   > "$tmp/launch2.log" 2>&1
 check "F32LE capture to WAV exits 0" test $? -eq 0
