@@ -124,6 +124,7 @@ enum
   PROP_PROGRESS,
   PROP_COMMAND,
   PROP_DATA_DESCRIPTION,
+  PROP_METADATA,
 };
 
 /* Every property, copied under the object lock when training starts. */
@@ -154,6 +155,7 @@ typedef struct
   gboolean progress;
   gchar *command;
   gchar *data_description;
+  GstStructure *metadata;
 } GstRnnTrainSettings;
 
 /* One collected sequence. */
@@ -487,6 +489,7 @@ settings_clear (GstRnnTrainSettings * s)
   g_clear_pointer (&s->label, g_free);
   g_clear_pointer (&s->command, g_free);
   g_clear_pointer (&s->data_description, g_free);
+  g_clear_pointer (&s->metadata, gst_structure_free);
 }
 
 static void
@@ -501,6 +504,7 @@ settings_copy (GstRnnTrainSettings * dst, const GstRnnTrainSettings * src)
   dst->label = g_strdup (src->label);
   dst->command = g_strdup (src->command);
   dst->data_description = g_strdup (src->data_description);
+  dst->metadata = src->metadata ? gst_structure_copy (src->metadata) : NULL;
 }
 
 static void
@@ -601,6 +605,12 @@ gst_rnn_train_set_property (GObject * object, guint prop_id, const GValue * valu
       g_free (s->data_description);
       s->data_description = g_value_dup_string (value);
       break;
+    case PROP_METADATA:{
+      const GstStructure *st = gst_value_get_structure (value);
+      g_clear_pointer (&s->metadata, gst_structure_free);
+      s->metadata = st ? gst_structure_copy (st) : NULL;
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -696,6 +706,9 @@ gst_rnn_train_get_property (GObject * object, guint prop_id, GValue * value, GPa
       break;
     case PROP_DATA_DESCRIPTION:
       g_value_set_string (value, s->data_description);
+      break;
+    case PROP_METADATA:
+      gst_value_set_structure (value, s->metadata);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1561,17 +1574,13 @@ fit_job_config (const FitJob * job, rnn_train_config * c)
   c->threads = 0;
 }
 
-/* features.<name> from the rnn-feature-settings structure, typed as docs/model-format.md says. */
-static gboolean
-store_feature_field (GQuark field, const GValue * value, gpointer user_data)
+/* One metadata entry from a GValue, typed as docs/model-format.md says: integers as int, floating
+ * point as float, booleans as int 0/1, enums as their nick, strings as strings. */
+static void
+store_meta_value (rnn_model * m, const gchar * key, const GValue * value)
 {
-  rnn_model *m = user_data;
-  const gchar *name = g_quark_to_string (field);
   GType t = G_VALUE_TYPE (value);
 
-  if (strcmp (name, "feature-size") == 0)
-    return TRUE;                /* the model's input size already says it */
-  gchar *key = g_strconcat ("features.", name, NULL);
   if (t == G_TYPE_INT)
     rnn_model_set_meta_int (m, key, g_value_get_int (value));
   else if (t == G_TYPE_UINT)
@@ -1595,10 +1604,37 @@ store_feature_field (GQuark field, const GValue * value, gpointer user_data)
       rnn_model_set_meta_string (m, key, ev->value_nick);
     g_type_class_unref (klass);
   } else {
-    GST_WARNING ("feature setting %s has type %s, not stored in the model", name,
-        g_type_name (t));
+    GST_WARNING ("metadata %s has type %s, not stored in the model", key, g_type_name (t));
   }
+}
+
+/* features.<name> from the rnn-feature-settings structure. */
+static gboolean
+store_feature_field (GQuark field, const GValue * value, gpointer user_data)
+{
+  const gchar *name = g_quark_to_string (field);
+
+  if (strcmp (name, "feature-size") == 0)
+    return TRUE;                /* the model's input size already says it */
+  gchar *key = g_strconcat ("features.", name, NULL);
+  store_meta_value (user_data, key, value);
   g_free (key);
+  return TRUE;
+}
+
+/* The metadata property's fields, except the keys this element owns. */
+static gboolean
+store_extra_field (GQuark field, const GValue * value, gpointer user_data)
+{
+  const gchar *key = g_quark_to_string (field);
+
+  if (!strcmp (key, "task") || !strcmp (key, "labels") || !strcmp (key, "alphabet")
+      || !strcmp (key, "negative-label") || g_str_has_prefix (key, "features.")
+      || g_str_has_prefix (key, "train.")) {
+    GST_WARNING ("metadata: %s is set by rnntrain itself; ignored", key);
+    return TRUE;
+  }
+  store_meta_value (user_data, key, value);
   return TRUE;
 }
 
@@ -1634,6 +1670,8 @@ fit_job_metadata (GstRnnTrain * self, FitJob * job, const rnn_progress * last,
 
   if (self->feature_settings)
     gst_structure_foreach (self->feature_settings, store_feature_field, m);
+  if (job->s.metadata)
+    gst_structure_foreach (job->s.metadata, store_extra_field, m);
 
   GString *data = g_string_new (NULL);
   if (job->s.data_description && *job->s.data_description)
@@ -1961,6 +1999,12 @@ gst_rnn_train_class_init (GstRnnTrainClass * klass)
   g_object_class_install_property (gobject_class, PROP_COMMAND,
       g_param_spec_string ("command", "Command",
           "The command line that trains, stored as the model's train.command", NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_METADATA,
+      g_param_spec_boxed ("metadata", "Metadata",
+          "More metadata for the model, e.g. \"meta, infer.vad=(string)off, "
+          "infer.max-utterance=(int)3000\" (ints, floats, booleans as 0/1, strings); task, "
+          "labels, alphabet, features.* and train.* are the element's own", GST_TYPE_STRUCTURE,
+          rw));
   g_object_class_install_property (gobject_class, PROP_DATA_DESCRIPTION,
       g_param_spec_string ("data-description", "Data description",
           "What the data is, stored in the model's train.data", NULL, rw));

@@ -70,6 +70,8 @@ def main():
     ap.add_argument("--speakers", help="comma-separated subset of speakers")
     ap.add_argument("--rate", type=int, default=8000, help="sample rate the model was trained at")
     ap.add_argument("--errors", action="store_true", help="list every misclassified file")
+    ap.add_argument("--min-accuracy", type=float,
+                    help="exit 1 when the accuracy is below this (for tests)")
     a = ap.parse_args()
 
     Gst.init(None)
@@ -106,6 +108,9 @@ def main():
               f"{right[speaker] / total[speaker]:.4f}")
     n, k = sum(total.values()), sum(right.values())
     print(f"accuracy {k}/{n} = {k / n:.4f} ({a.split} split)")
+    if a.min_accuracy is not None and k / n < a.min_accuracy:
+        print(f"eval_digits.py: accuracy below {a.min_accuracy}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

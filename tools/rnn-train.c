@@ -63,6 +63,7 @@ static struct
   gint rate, sensor_rate, augment;
   gchar *speed, *gain, *noise_snr;
   gchar **props;
+  gchar **meta;
 } opt = {
   .epochs = -1,.batch_size = -1,.patience = -1,.time_mask = -1,.freq_mask = -1,
   .learning_rate = -1,.validation_split = -1,.clip_norm = -1,.weight_decay = -1,.dropout = -1,
@@ -114,6 +115,9 @@ static const GOptionEntry entries[] = {
       "Augmentation: white-noise SNR range in dB (default 10:40; off disables)", "LO:HI"},
   {"property", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &opt.props,
       "Any other rnntrain property (repeatable)", "KEY=VALUE"},
+  {"meta", 'm', 0, G_OPTION_ARG_STRING_ARRAY, &opt.meta,
+      "More metadata for the model (repeatable): an integer, a number or a string, e.g. "
+      "infer.vad=off", "KEY=VALUE"},
   {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opt.quiet, "No progress lines", NULL},
   {NULL}
 };
@@ -593,6 +597,30 @@ main (int argc, char **argv)
     g_object_set (train, "normalize", FALSE, NULL);
   for (gchar ** kv = opt.props; kv && *kv; kv++)
     set_key_value (train, *kv, "-p");
+  if (opt.meta) {
+    GstStructure *meta = gst_structure_new_empty ("meta");
+    for (gchar ** kv = opt.meta; *kv; kv++) {
+      const gchar *eq = strchr (*kv, '=');
+      if (!eq || eq == *kv)
+        die ("--meta: expected KEY=VALUE, found '%s'", *kv);
+      gchar *key = g_strndup (*kv, (gsize) (eq - *kv));
+      const gchar *value = eq + 1;
+      gchar *end;
+      gint64 i = g_ascii_strtoll (value, &end, 10);
+      if (*value && *end == '\0' && i >= G_MININT && i <= G_MAXINT) {
+        gst_structure_set (meta, key, G_TYPE_INT, (gint) i, NULL);
+      } else {
+        gdouble d = g_ascii_strtod (value, &end);
+        if (*value && *end == '\0')
+          gst_structure_set (meta, key, G_TYPE_DOUBLE, d, NULL);
+        else
+          gst_structure_set (meta, key, G_TYPE_STRING, value, NULL);
+      }
+      g_free (key);
+    }
+    g_object_set (train, "metadata", meta, NULL);
+    gst_structure_free (meta);
+  }
 
   guint64 seed;
   g_object_get (train, "seed", &seed, NULL);

@@ -57,7 +57,8 @@ try:
     out2 = os.path.join(work, "aug.rnn")
     r = run([rnn_train, "-q", "--rate", "8000", "--features", "kind=fbank num-mel-bins=23",
              "--arch", "gru(8) dense(softmax)", "--epochs", "1", "--augment", "1",
-             "--classes", "zero,one,two", "--time-mask", "5", "--freq-mask", "3", tsv, out2])
+             "--classes", "zero,one,two", "--time-mask", "5", "--freq-mask", "3",
+             "-m", "infer.vad=off", "-m", "infer.max-utterance=3000", "-m", "note=1.5", tsv, out2])
     sys.stderr.write(r.stderr[-2000:])
     check(r.returncode == 0, "rnn-train --augment 1 exits 0")
     if r.returncode == 0:
@@ -67,6 +68,8 @@ try:
         check(m2 and int(m2.group(1)) + int(m2.group(2)) == 600, f"600 sequences with --augment 1"
               f" ({data})")
         check(list(meta.get("labels", [])) == ["zero", "one", "two"], "--classes sets the order")
+        check(meta.get("infer.vad") == "off" and meta.get("infer.max-utterance") == 3000
+              and meta.get("note") == 1.5, "--meta stores typed metadata")
 finally:
     shutil.rmtree(work, ignore_errors=True)
 finish("test_train_fsdd")
