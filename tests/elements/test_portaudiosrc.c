@@ -126,7 +126,9 @@ typedef struct
   GByteArray *bytes;
   GArray *pts, *duration, *offset;
   guint discont_count;
-  guint first_discont_index;
+  GArray *discont_at;           /* buffer indices flagged DISCONT */
+  guint stall_at;               /* the handoff of this buffer index sleeps stall_us (0: never) */
+  gulong stall_us;
 } Capture;
 
 static void
@@ -138,7 +140,10 @@ capture_init (Capture * c)
   c->pts = g_array_new (FALSE, FALSE, sizeof (GstClockTime));
   c->duration = g_array_new (FALSE, FALSE, sizeof (GstClockTime));
   c->offset = g_array_new (FALSE, FALSE, sizeof (guint64));
+  c->discont_at = g_array_new (FALSE, FALSE, sizeof (guint));
   c->discont_count = 0;
+  c->stall_at = 0;
+  c->stall_us = 0;
 }
 
 static void
@@ -148,6 +153,7 @@ capture_clear (Capture * c)
   g_array_unref (c->pts);
   g_array_unref (c->duration);
   g_array_unref (c->offset);
+  g_array_unref (c->discont_at);
   g_mutex_clear (&c->lock);
   g_cond_clear (&c->cond);
 }
@@ -160,6 +166,7 @@ capture_reset (Capture * c)
   g_array_set_size (c->pts, 0);
   g_array_set_size (c->duration, 0);
   g_array_set_size (c->offset, 0);
+  g_array_set_size (c->discont_at, 0);
   c->discont_count = 0;
   g_mutex_unlock (&c->lock);
 }
@@ -178,11 +185,17 @@ on_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad, gpointer user_data
   g_array_append_val (c->pts, pts);
   g_array_append_val (c->duration, dur);
   g_array_append_val (c->offset, off);
-  if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT))
+  if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT)) {
+    guint index = c->pts->len - 1;
     c->discont_count++;
+    g_array_append_val (c->discont_at, index);
+  }
   g_cond_broadcast (&c->cond);
   g_mutex_unlock (&c->lock);
   gst_buffer_unmap (buf, &map);
+  /* A downstream that stops taking data for a while. */
+  if (c->stall_at > 0 && c->pts->len == c->stall_at + 1)
+    g_usleep (c->stall_us);
 }
 
 /* Parses "SRC ! CAPS ! fakesink name=sink" wiring the sink to @c. */
@@ -608,6 +621,44 @@ GST_START_TEST (test_end_of_input_file)
 
 GST_END_TEST;
 
+/* Downstream stops taking data for 1.5 s: the capture callback waits at most max(buffer-time,
+ * 0.5 s) for room in the FIFO, then drops samples. The next buffers say so (DISCONT) and their
+ * timestamps jump ahead (taken from the clock again) but never go back. */
+GST_START_TEST (test_overflow_when_downstream_stalls)
+{
+  Capture c;
+  GstElement *pipeline;
+  GstMessage *msg;
+  guint k, late_discont = 0;
+
+  capture_init (&c);
+  c.stall_at = 3;
+  c.stall_us = 1500 * 1000;
+  pipeline = pipeline_new ("portaudiosrc num-buffers=300 latency-time=10000 buffer-time=100000",
+      "audio/x-raw,format=S16LE,rate=8000,channels=1", &c);
+  msg = run_to_end (pipeline, 20);
+  assert_eos (msg);
+  gst_message_unref (msg);
+
+  fail_unless_equals_int (c.pts->len, 300);
+  for (k = 0; k < c.discont_at->len; k++) {
+    if (g_array_index (c.discont_at, guint, k) > c.stall_at)
+      late_discont++;
+  }
+  fail_unless (late_discont >= 1, "no DISCONT after the stall");
+  for (k = 1; k < c.pts->len; k++) {
+    GstClockTime prev_end = g_array_index (c.pts, GstClockTime, k - 1) +
+        g_array_index (c.duration, GstClockTime, k - 1);
+    fail_unless (g_array_index (c.pts, GstClockTime, k) >= prev_end, "buffer %u goes back", k);
+  }
+  /* Offsets count delivered samples; the buffers before the stall are the file's start. */
+  fail_unless (memcmp (c.bytes->data, in_samples, 4 * 80 * 2) == 0);
+  gst_object_unref (pipeline);
+  capture_clear (&c);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_device_provider)
 {
   GstDeviceProvider *provider = gst_device_provider_factory_get_by_name
@@ -691,6 +742,7 @@ portaudiosrc_suite (void)
   tcase_add_test (tc, test_stalled_device_errors);
   tcase_add_test (tc, test_latency_and_caps);
   tcase_add_test (tc, test_end_of_input_file);
+  tcase_add_test (tc, test_overflow_when_downstream_stalls);
   tcase_add_test (tc, test_device_provider);
   /* Last: it deletes gone.raw, which the other tests' device lists then lack. */
   tcase_add_test (tc, test_device_cannot_be_opened);
