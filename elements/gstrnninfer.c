@@ -63,13 +63,14 @@ GST_DEBUG_CATEGORY_STATIC (rnn_infer_debug);
  * relative to the recent average, and speech stands above it. See docs/caps-and-events.md. */
 #define DEFAULT_VAD_THRESHOLD_CMN 0.5
 #define DEFAULT_VAD_FEATURE -1
-/* Speech must stand this far (log-mel units, natural log of power: 2.0 is 8.7 dB) above the noise
- * floor; see docs/caps-and-events.md for the measurement. */
-#define DEFAULT_VAD_MARGIN 2.0
+/* Speech must stand this far (log-mel units, natural log of power: 1.0 is 4.3 dB) above the noise
+ * floor: the frame level of steady noise stays within 0.6 of the floor; see
+ * docs/caps-and-events.md for the measurement. */
+#define DEFAULT_VAD_MARGIN 1.0
 /* The noise floor is the minimum of the smoothed frame level over the last VAD_FLOOR_SUBWINDOWS x
  * VAD_FLOOR_SUBWINDOW (minimum statistics, as in R. Martin's noise estimator, without its bias
  * correction: the margin absorbs it). Two seconds hold a pause between words or sentences, so the
- * minimum is background rather than speech; it is used only once a whole window has been seen. */
+ * minimum is background rather than speech; it is used from the first complete sub-window on. */
 #define VAD_FLOOR_SUBWINDOWS 8
 #define VAD_FLOOR_SUBWINDOW (250 * GST_MSECOND)
 /* Time constant of the level smoothing before the minimum: single frames' dips do not count. */
@@ -217,6 +218,7 @@ struct _GstRnnInfer
   guint floor_sub_count;        /* frames in the current sub-window */
   gdouble floor_mins[VAD_FLOOR_SUBWINDOWS];     /* minima of the last complete sub-windows */
   guint floor_pos, floor_count;
+  gdouble startup_peak;         /* highest level while the floor was not known yet */
 
   /* The span of stream that one pending GAP event will cover (bidirectional models), or
    * gap_start = GST_CLOCK_TIME_NONE. */
@@ -358,7 +360,7 @@ gst_rnn_infer_class_init (GstRnnInferClass * klass)
   g_object_class_install_property (gobject_class, PROP_VAD_MARGIN,
       g_param_spec_double ("vad-margin", "VAD margin above the noise floor",
           "A frame is speech only if its level is also this much above the noise floor (the "
-          "lowest smoothed level of the last 2 s, used once 2 s have been seen), so that "
+          "lowest smoothed level of the last 2 s, used from 0.25 s into the stream on), so that "
           "background noise above vad-threshold is not taken for speech; in the level's units "
           "(log-mel: natural log of power, 1.0 = 4.3 dB); 0 = vad-threshold alone",
           0.0, G_MAXDOUBLE, DEFAULT_VAD_MARGIN, live));
@@ -803,6 +805,7 @@ reset_floor (GstRnnInfer * self)
   self->floor_sub_min = G_MAXDOUBLE;
   self->floor_sub_count = 0;
   self->floor_pos = self->floor_count = 0;
+  self->startup_peak = -G_MAXDOUBLE;
 }
 
 static guint
@@ -1262,16 +1265,17 @@ frame_level (GstRnnInfer * self, const gfloat * x)
 }
 
 /* The noise floor: the lowest smoothed level over the last VAD_FLOOR_SUBWINDOWS sub-windows and
- * the current one, or NaN while fewer than VAD_FLOOR_SUBWINDOWS have been seen (a minimum over
- * less than a pause's length could be speech's). */
+ * the current one, or NaN before the first sub-window is complete. A stream that starts with
+ * speech gets a floor that is too high for a while (the first utterance may be cut short); it
+ * leaves the window within VAD_FLOOR_SUBWINDOWS sub-windows. */
 static gdouble
 noise_floor (GstRnnInfer * self)
 {
   gdouble floor = self->floor_sub_min;
 
-  if (self->floor_count < VAD_FLOOR_SUBWINDOWS)
+  if (self->floor_count == 0)
     return NAN;
-  for (guint i = 0; i < VAD_FLOOR_SUBWINDOWS; i++)
+  for (guint i = 0; i < self->floor_count; i++)
     floor = MIN (floor, self->floor_mins[i]);
   return floor;
 }
@@ -1307,12 +1311,27 @@ frame_is_speech (GstRnnInfer * self, gboolean valid)
     return TRUE;
   level = frame_level (self, self->frame);
   threshold = self->vad_level;
-  if (self->vad_margin_now > 0.0) {
-    floor = noise_floor (self);
-    if (!isnan (floor))
-      threshold = MAX (threshold, floor + self->vad_margin_now);
+  floor = noise_floor (self);
+  if (self->vad_margin_now <= 0.0) {
+    /* vad-threshold alone */
+  } else if (isnan (floor)) {
+    self->startup_peak = MAX (self->startup_peak, level);
+  } else {
+    threshold = MAX (threshold, floor + self->vad_margin_now);
+    /* The first time the floor is known: if nothing so far stood out from it, the utterance in
+     * progress is background louder than vad-threshold (a noisy room as the stream opens), not
+     * speech; a word spoken as the stream opens does stand out and keeps its utterance. */
+    if (self->startup_peak > -G_MAXDOUBLE) {
+      if (self->in_utterance && self->startup_peak <= threshold) {
+        GST_DEBUG_OBJECT (self, "the stream's first %u frames were background", self->utt_frames);
+        self->speech_frames = 0;
+        self->fed_at_speech_end = 0;
+      }
+      self->startup_peak = -G_MAXDOUBLE;
+    }
   }
   update_floor (self, level);
+  GST_LOG_OBJECT (self, "level %.3f, noise floor %.3f, threshold %.3f", level, floor, threshold);
   return level > threshold;
 }
 
