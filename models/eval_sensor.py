@@ -160,7 +160,7 @@ def main():
         print("  last column: no result")
     if times:
         print(f"time per sequence through the pipeline: median {statistics.median(times) * 1e3:.1f}"
-              f" ms, total {sum(times):.2f} s for {len(times)} sequences")
+              f" ms, mean {statistics.mean(times) * 1e3:.1f} ms ({len(times)} sequences)")
     if errors:
         return 1
     if a.min_accuracy is not None and accuracy < a.min_accuracy:
