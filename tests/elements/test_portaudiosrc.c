@@ -361,6 +361,37 @@ GST_START_TEST (test_device_name_selects_device)
   fail_unless (memcmp (c.bytes->data, in2_samples, c.bytes->len) == 0,
       "device-name=TEST_MIC did not capture rnn_test_mic's samples");
   gst_object_unref (pipeline);
+
+  /* The same device by its index, as the device provider reports it. */
+  {
+    GstDeviceProvider *provider =
+        gst_device_provider_factory_get_by_name ("portaudiodeviceprovider");
+    GList *devices = gst_device_provider_get_devices (provider), *l;
+    gint index = -1;
+    gchar *src;
+
+    for (l = devices; l; l = l->next) {
+      gchar *name = gst_device_get_display_name (l->data);
+      GstStructure *props = gst_device_get_properties (l->data);
+      if (g_str_equal (name, "rnn_test_mic"))
+        fail_unless (gst_structure_get_int (props, "portaudio.index", &index));
+      gst_structure_free (props);
+      g_free (name);
+    }
+    g_list_free_full (devices, gst_object_unref);
+    gst_object_unref (provider);
+    fail_unless (index >= 0);
+
+    capture_reset (&c);
+    src = g_strdup_printf ("portaudiosrc device=%d num-buffers=4", index);
+    pipeline = pipeline_new (src, "audio/x-raw,format=S16LE,rate=8000,channels=1", &c);
+    g_free (src);
+    assert_eos (run_to_end (pipeline, 10));
+    fail_unless_equals_int (c.bytes->len, 4 * 80 * 2);
+    fail_unless (memcmp (c.bytes->data, in2_samples, c.bytes->len) == 0,
+        "device=%d did not capture rnn_test_mic's samples", index);
+    gst_object_unref (pipeline);
+  }
   capture_clear (&c);
 }
 
