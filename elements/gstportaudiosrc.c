@@ -209,6 +209,13 @@ gst_portaudio_error_text (PaError err)
           api && api->name ? api->name : "host API", host->errorCode);
     }
   }
+  /* PortAudio's ALSA host API reports every failed open of a PCM as a bad device combination,
+   * which misleads for a single input device; say what it means. */
+  if (err == paBadIODeviceCombination)
+    return g_strdup_printf ("the host API could not open it (PortAudio: %s)",
+        Pa_GetErrorText (err));
+  if (err == paDeviceUnavailable)
+    return g_strdup_printf ("it is busy or gone (PortAudio: %s)", Pa_GetErrorText (err));
   return g_strdup (Pa_GetErrorText (err));
 }
 
