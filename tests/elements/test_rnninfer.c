@@ -483,8 +483,28 @@ run_window_mode (gboolean bidirectional)
   /* Nothing more at EOS: windows already covered the stream. */
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   fail_unless (pop_results (&f, GST_RNN_CLASSIFICATION_NAME) == NULL);
-  /* Scores frame by frame from a streaming model; a bidirectional one has none to stream. */
+  /* Scores frame by frame from a streaming model; a bidirectional one has none to stream, and
+   * GAP events cover the stream instead, one per hop (each result ends a span), not per frame. */
   fail_unless_equals_int (gst_harness_buffers_received (f.h), bidirectional ? 0 : 100);
+  if (bidirectional) {
+    GstEvent *ev;
+    GstClockTime covered = 0;
+    guint gaps = 0;
+
+    while ((ev = gst_harness_try_pull_event (f.h))) {
+      if (GST_EVENT_TYPE (ev) == GST_EVENT_GAP) {
+        GstClockTime ts, dur;
+
+        gst_event_parse_gap (ev, &ts, &dur);
+        fail_unless_equals_uint64 (ts, covered);
+        covered += dur;
+        gaps++;
+      }
+      gst_event_unref (ev);
+    }
+    fail_unless_equals_uint64 (covered, 100 * FRAME);
+    fail_unless_equals_int (gaps, 9);
+  }
   stop (&f);
   g_free (model);
 }
