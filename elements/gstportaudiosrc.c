@@ -62,6 +62,8 @@ GST_DEBUG_CATEGORY_STATIC (portaudio_src_debug);
 #define DEFAULT_DEVICE_NAME NULL
 #define DEFAULT_LATENCY_TIME (10 * G_TIME_SPAN_MILLISECOND)    /* µs, as GstAudioBaseSrc */
 #define DEFAULT_BUFFER_TIME (200 * G_TIME_SPAN_MILLISECOND)    /* µs, as GstAudioBaseSrc */
+/* Longer buffers than 10 s are a mistake; the bound keeps the FIFO's size sane. */
+#define MAX_TIME (10 * G_TIME_SPAN_SECOND)
 
 /* A device that delivers nothing for buffer-time plus this long is treated as lost. */
 #define STALL_GRACE (2 * G_TIME_SPAN_SECOND)
@@ -1254,14 +1256,14 @@ gst_portaudio_src_class_init (GstPortAudioSrcClass * klass)
   g_object_class_install_property (gobject_class, PROP_LATENCY_TIME,
       g_param_spec_int64 ("latency-time", "Latency time",
           "Duration of one buffer in microseconds (also PortAudio's frames per callback)",
-          1, G_MAXINT64, DEFAULT_LATENCY_TIME,
+          1, MAX_TIME, DEFAULT_LATENCY_TIME,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_BUFFER_TIME,
       g_param_spec_int64 ("buffer-time", "Buffer time",
           "Microseconds of audio the element's FIFO holds for downstream before samples are lost "
           "(at least 2 x latency-time); PortAudio's own buffer is the device's default high input "
           "latency or 2 x latency-time, whichever is larger, within buffer-time",
-          1, G_MAXINT64, DEFAULT_BUFFER_TIME,
+          1, MAX_TIME, DEFAULT_BUFFER_TIME,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_portaudio_src_change_state);
