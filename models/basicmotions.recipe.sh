@@ -7,8 +7,9 @@
 #    $BUILD/basicmotions-csv/{train,test};
 # 2. trains on all of TRAIN through appsrc ! sensorparse rate=10 ! rnnfeatures kind=raw ! rnntrain
 #    (input normalisation stored in the model), a fixed number of epochs, no validation split;
-# 3. stores rnninfer defaults in the model: infer.vad = false (a sensor stream has no speech
-#    level: with the VAD on, rnninfer gives no result) and infer.max-utterance = 10000 (one result
+# 3. stores rnninfer defaults in the model: infer.vad = off (a sensor stream has no speech level:
+#    with the voice-activity rule, which rnninfer's default vad=auto uses for live streams, it gives
+#    no result) and infer.max-utterance = 10000 (one result
 #    per 10 s of stream, the instances' length; a 10 s file gives exactly one);
 # 4. reports the accuracy on TEST through filesrc ! sensorparse ! rnnfeatures ! rnninfer.
 # Deterministic: the same build gives the same weights (train.date differs).
@@ -36,7 +37,7 @@ import sys
 sys.path.insert(0, "tools")
 import rnnfile
 m = rnnfile.read(sys.argv[1])
-m.meta["infer.vad"] = "false"
+m.meta["infer.vad"] = "off"
 m.meta["infer.max-utterance"] = 10000
 rnnfile.write(m, sys.argv[1])
 PY

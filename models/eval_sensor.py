@@ -11,7 +11,7 @@ models/uea_to_csv.py writes them) it runs
 
 to EOS and reads the `rnn-classification` element messages from the bus. The instance counts as
 right when exactly one result came and its label is the manifest's (the number of instances with
-no result or several is printed: with a model that carries `infer.vad = false`, the whole stream is
+no result or several is printed: with a model that carries `infer.vad = off`, the whole stream is
 one utterance and gives one result). rnninfer runs with the model's own `infer.*` defaults; `--infer
 KEY=VALUE` sets more properties (repeatable).
 

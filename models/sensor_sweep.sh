@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scores one rnn-train recipe on several seeded holdout splits of RacketSports_TRAIN: for each split
 # seed S, models/uea_to_csv.py --holdout 0.2 --seed S, rnn-train OPTIONS on train.tsv, then
-# models/eval_sensor.py on val.tsv (rnninfer with vad=false). Prints each split's accuracy and the
+# models/eval_sensor.py on val.tsv (rnninfer with vad=off). Prints each split's accuracy and the
 # mean. This is how the table of models/README.md was made.
 #   models/sensor_sweep.sh "1 2 3 4 5" -a "bilstm(32) dense(softmax,mean)" -e 400 ... [--seed N]
 # Needs a build in build/ (or BUILD=folder); works in $BUILD/sensor-sweep.
@@ -26,7 +26,7 @@ for s in $seeds; do
     "$d" --holdout 0.2 --seed "$s" >/dev/null
   (cd "$d" && "$BUILD/tools/rnn-train" -q --sensor-rate 10 --classes "$(cat classes.txt)" "$@" \
     train.tsv "$WORK/model.rnn")
-  a=$(/usr/bin/python3 models/eval_sensor.py "$WORK/model.rnn" "$d/val.tsv" --infer vad=false |
+  a=$(/usr/bin/python3 models/eval_sensor.py "$WORK/model.rnn" "$d/val.tsv" --infer vad=off |
     awk '/^accuracy/ {print $2}')
   accs+=("$a")
 done

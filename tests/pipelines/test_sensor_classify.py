@@ -8,7 +8,11 @@ for the first held-out instance of each class (models/uea_to_csv.py --holdout 0.
 RacketSports_TRAIN; the model never saw them) must post exactly one rnn-classification element
 message, with the instance's label, class-index as the model's labels list it, a confidence in
 (0.5, 1] and the whole 3 s instance as its span (timestamp 0, duration 3 s). No rnninfer property
-is set: the model's infer.vad = false is what makes a result come out.
+is set: the model's own defaults apply (infer.vad = off, infer.max-utterance = 3000).
+
+The same four instances one after the other in one CSV, pushed by a live `appsrc is-live=true`
+(rnninfer's default vad=auto would use the voice-activity rule for a live stream, which finds no
+speech in sensor frames), must give four results, one per 3 s, with the four labels in order.
 
 SPDX-License-Identifier: LGPL-2.1-or-later
 """
@@ -39,6 +43,46 @@ def check(cond, what):
 def field(text, name, kind):
     m = re.search(rf"{name}=\({kind}\)([^,;]+)", text)
     return m.group(1).strip('"') if m else None
+
+
+def live_stream(tmp, paths, labels):
+    import gi
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+    Gst.init(None)
+    data = b""
+    for i, path in enumerate(paths):
+        with open(os.path.join(tmp, path), "rb") as f:
+            lines = f.read().splitlines(keepends=True)
+        data += b"".join(lines if i == 0 else lines[1:])
+    pipe = Gst.parse_launch(
+        f"appsrc name=src is-live=true caps=text/csv ! sensorparse rate=10 ! "
+        f"rnnfeatures model={MODEL} ! rnninfer model={MODEL} ! fakesink sync=false")
+    src = pipe.get_by_name("src")
+    pipe.set_state(Gst.State.PLAYING)
+    src.emit("push-buffer", Gst.Buffer.new_wrapped(data))
+    src.emit("end-of-stream")
+    bus = pipe.get_bus()
+    results = []
+    while True:
+        msg = bus.timed_pop_filtered(30 * Gst.SECOND, Gst.MessageType.ELEMENT |
+                                     Gst.MessageType.EOS | Gst.MessageType.ERROR)
+        if msg is None or msg.type != Gst.MessageType.ELEMENT:
+            if msg is None:
+                what = "timed out"
+            elif msg.type == Gst.MessageType.ERROR:
+                what = msg.parse_error()[0].message
+            else:
+                what = "EOS"
+            check(what == "EOS", f"live stream: runs to EOS ({what})")
+            break
+        s = msg.get_structure()
+        if s.get_name() == "rnn-classification":
+            results.append((s.get_string("label"), s.get_value("timestamp")))
+    pipe.set_state(Gst.State.NULL)
+    check([r[0] for r in results] == labels, f"live stream: labels {[r[0] for r in results]}")
+    check([r[1] for r in results] == [i * 3 * Gst.SECOND for i in range(len(labels))],
+          f"live stream: one result per 3 s {[r[1] for r in results]}")
 
 
 def main():
@@ -80,6 +124,7 @@ def main():
                   and field(s, "duration", "guint64") == "3000000000",
                   f"{tag} spans the 3 s instance (timestamp {field(s, 'timestamp', 'guint64')}, "
                   f"duration {field(s, 'duration', 'guint64')})")
+        live_stream(tmp, [first[label] for label in sorted(first)], sorted(first))
     print(f"{len(failures)} failed")
     return 1 if failures else 0
 
