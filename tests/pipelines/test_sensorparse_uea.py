@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """sensorparse end to end on real sensor data: the first BasicMotions_TEST instance (a smartwatch's
-3-axis accelerometer and gyroscope, 10 Hz, 100 samples), converted to CSV by tools/uea_to_csv.py,
+3-axis accelerometer and gyroscope, 10 Hz, 100 samples), converted to CSV by models/uea_to_csv.py,
 goes through `filesrc ! sensorparse rate=10 ! appsink` and must come out as 100 samples of 6
 channels, equal to the .ts values as float32, timestamped 0.1 s apart.
 
@@ -84,9 +84,11 @@ def main():
     check(expected.shape == (100, 6), f"first BasicMotions instance is 100 x 6 ({expected.shape})")
 
     with tempfile.TemporaryDirectory() as tmp:
-        csv = os.path.join(tmp, "basicmotions0.csv")
-        label = subprocess.run([sys.executable, os.path.join(SOURCE_ROOT, "tools", "uea_to_csv.py"),
-                                TS, csv], check=True, capture_output=True, text=True).stdout.strip()
+        subprocess.run([sys.executable, os.path.join(SOURCE_ROOT, "models", "uea_to_csv.py"), TS,
+                        tmp], check=True, capture_output=True, text=True)
+        csv = os.path.join(tmp, "BasicMotions_TEST_0000.csv")
+        with open(os.path.join(tmp, "all.tsv"), encoding="utf-8") as f:
+            label = f.readline().rstrip("\n").split("\t")[1]
         check(label == "Standing", f"instance 0 is labelled Standing ({label})")
 
         # Default filesrc blocks (4096 bytes) and tiny ones (37 bytes: every line split).
