@@ -8,7 +8,8 @@
 #
 # What is checked: the recording comes out of `portaudiosrc ! filesink` byte for byte, and through
 # wavenc as the same samples; device-name picks a device and a wrong one is an error naming it and
-# listing the devices; GstDeviceMonitor lists the devices through portaudiodeviceprovider.
+# listing the devices; GstDeviceMonitor lists the devices through portaudiodeviceprovider; and
+# portaudiosrc ! rnnfeatures ! rnninfer with models/digits.rnn recognises the spoken "seven".
 #
 # Environment: GST_PLUGIN_PATH (the build), RNN_DATA (../shared/data), RNN_SOURCE_ROOT.
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -130,6 +131,17 @@ if ok:
         and element.get_property("device-name") == "rnn_second_mic"
 sys.exit(0 if ok else 1)
 PY
+
+# 6. Live recognition from the virtual microphone: the shipped digit classifier hears "seven".
+model=${RNN_SOURCE_ROOT:-$(dirname "$0")/../..}/models/digits.rnn
+if [ -f "$model" ]; then
+  gst-launch-1.0 -m portaudiosrc num-buffers=$buffers ! audio/x-raw,format=S16LE,rate=8000,channels=1 \
+    ! rnnfeatures model="$model" ! rnninfer model="$model" ! fakesink > "$tmp/launch6.log" 2>&1
+  check "portaudiosrc ! rnnfeatures ! rnninfer (digits.rnn) says seven" \
+    grep -q 'rnn-classification, label=(string)seven' "$tmp/launch6.log"
+else
+  echo "skip    live recognition: $model not found"
+fi
 
 if [ "$failed" -ne 0 ]; then
   for f in "$tmp"/launch*.log; do echo "== $f"; grep -v '^ALSA lib\|ack\|Cannot connect' "$f" | tail -5; done
