@@ -776,9 +776,29 @@ gst_rnn_train_start (GstBaseSink * sink)
   gboolean have_init = self->props.init_model && *self->props.init_model;
   if (!have_init)
     ok = gst_rnn_architecture_parse (self->props.architecture, &arch, err, sizeof (err));
+  gchar *output = g_strdup (self->props.output);
   GST_OBJECT_UNLOCK (self);
   if (!ok) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid %s", err), (NULL));
+    g_free (output);
+    return FALSE;
+  }
+  /* the model is written next to output (a temporary, then a rename): that folder must take it */
+  if (output && *output) {
+    gchar *dir = g_path_get_dirname (output);
+    if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+      g_snprintf (err, sizeof (err), "the folder %s of output %s does not exist", dir, output);
+      ok = FALSE;
+    } else if (access (dir, W_OK) != 0) {
+      g_snprintf (err, sizeof (err), "cannot write output %s: the folder %s is not writable",
+          output, dir);
+      ok = FALSE;
+    }
+    g_free (dir);
+  }
+  g_free (output);
+  if (!ok) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, ("%s", err), (NULL));
     return FALSE;
   }
   return TRUE;

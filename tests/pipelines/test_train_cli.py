@@ -113,6 +113,8 @@ try:
     fails(["--features", "kind=fbank num-mel-bins=x", good, out], "num-mel-bins",
           what="bad feature property")
     fails([os.path.join(work, "nothing-here"), out], "nothing-here", what="no such data set")
+    fails(AUDIO + [good, os.path.join(work, "no-dir", "m.rnn")], "no-dir", "does not exist",
+          what="output in a missing folder (before any training)")
     check(not os.path.exists(os.path.join(work, "never.rnn")), "no output after errors")
 finally:
     shutil.rmtree(work, ignore_errors=True)
