@@ -255,7 +255,12 @@ typedef struct {
 void rnn_train_config_init(rnn_train_config *c);
 
 /* Loss of a set of examples, and the gradient of the mean loss w.r.t. every parameter
- * (grad: rnn_model_num_params floats, overwritten; may be NULL). Dropout and augmentation off. */
+ * (grad: rnn_model_num_params floats, overwritten; may be NULL). Dropout and augmentation off.
+ * The mean is over loss terms: sequences for CE, BCE, MSE (per sequence) and CTC; frames for
+ * CE_FRAME and per-frame BCE/MSE (as PyTorch's 'mean' over flattened frames). BCE and MSE average
+ * over the outputs; CTC is -log p per sequence (PyTorch's 'sum' divided by the sequences).
+ * With config.tbptt the gradient is the truncated one (state carried, gradients cut at chunk
+ * borders); the loss is unchanged. */
 int rnn_loss_and_grad(const rnn_model *m, const rnn_example *ex, int n, const rnn_train_config *c,
                       double *loss, float *grad);
 
