@@ -18,8 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cblas.h>
-
 #include "train_internal.h"
 
 /* OpenBLAS's own threads would fight with ours: training runs it single-threaded and puts the
