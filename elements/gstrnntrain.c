@@ -1275,9 +1275,10 @@ fit_job_transcripts (GstRnnTrain * self, FitJob * job, GPtrArray * seqs, gchar *
   return TRUE;
 }
 
-/* Builds the model from the architecture, or loads init-model. */
+/* Loads init-model, when set, and checks that it fits the frames (fit_job_build makes a new
+ * model otherwise, once the classes or the alphabet are known). */
 static gboolean
-fit_job_model (GstRnnTrain * self, FitJob * job, gint input_size, gchar * err, gsize errlen)
+fit_job_load_init (GstRnnTrain * self, FitJob * job, gint input_size, gchar * err, gsize errlen)
 {
   if (job->s.init_model && *job->s.init_model) {
     gchar lerr[512];
@@ -1299,6 +1300,8 @@ fit_job_model (GstRnnTrain * self, FitJob * job, gint input_size, gchar * err, g
   return TRUE;
 }
 
+/* A new model from the architecture property: the head gets as many outputs as the task needs
+ * unless the spec says otherwise (one for a binary sigmoid head); seeded initial weights. */
 static gboolean
 fit_job_build (GstRnnTrain * self, FitJob * job, gint input_size, gchar * err, gsize errlen)
 {
@@ -1779,7 +1782,7 @@ gst_rnn_train_fit (GstRnnTrain * self)
     goto done;
   }
 
-  if (!fit_job_model (self, &job, input_size, err, sizeof (err)))
+  if (!fit_job_load_init (self, &job, input_size, err, sizeof (err)))
     goto settings_error;
   if (job.s.task == GST_RNN_TRAIN_TASK_TRANSCRIPTION) {
     if (!fit_job_transcripts (self, &job, seqs, err, sizeof (err)))
