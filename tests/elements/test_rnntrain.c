@@ -552,6 +552,27 @@ GST_START_TEST (test_binary_sigmoid)
 
 GST_END_TEST;
 
+/* dense(linear): MSE on one-hot targets, one output per class. */
+GST_START_TEST (test_linear_head)
+{
+  gchar *out = tmp_path ("linear.rnn");
+  gchar *props = g_strdup_printf ("output=%s epochs=3 validation-split=0 "
+      "architecture=\"gru(4) dense(linear)\"", out);
+  rnn_model *m = train_rise_fall (props, out, 8, 3);
+  const char *s;
+  static const gchar *const classes[] = { "fall", "rise" };
+  fail_unless_equals_int (rnn_model_head (m), RNN_HEAD_LINEAR);
+  assert_labels (m, classes, 2);
+  fail_unless (rnn_model_meta_string (m, "train.loss-function", &s));
+  fail_unless_equals_string (s, "mse");
+  rnn_model_unref (m);
+  g_unlink (out);
+  g_free (out);
+  g_free (props);
+}
+
+GST_END_TEST;
+
 /* init-model fine-tunes an existing model: its architecture, classes and normalisation stay. */
 GST_START_TEST (test_fine_tune)
 {
@@ -737,6 +758,7 @@ rnntrain_suite (void)
   tcase_add_test (tc, test_learns_two_classes);
   tcase_add_test (tc, test_transcription);
   tcase_add_test (tc, test_binary_sigmoid);
+  tcase_add_test (tc, test_linear_head);
   tcase_add_test (tc, test_fine_tune);
   tcase_add_test (tc, test_stop_cancels_training);
   tcase_add_test (tc, test_errors);
