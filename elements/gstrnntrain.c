@@ -1906,7 +1906,9 @@ gst_rnn_train_init (GstRnnTrain * self)
   s->progress = DEFAULT_PROGRESS;
   self->frames = g_array_new (FALSE, FALSE, sizeof (gfloat));
   self->sequences = g_ptr_array_new_with_free_func (sequence_free);
+  /* frames are collected as fast as they come; nothing to render against the clock */
   gst_base_sink_set_sync (GST_BASE_SINK (self), FALSE);
+  gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
 }
 
 static void
