@@ -54,6 +54,22 @@ try:
     r = run([rnn_train] + AUDIO + [os.path.join(work, "rel", "m.tsv"), out])
     check(r.returncode == 0, "relative manifest paths resolve against the manifest's folder")
 
+    # transcripts: CTC over the characters, spaces dropped, blank first
+    ctc = os.path.join(work, "ctc.tsv")
+    with open(ctc, "w") as f:
+        for i in range(6):
+            f.write(f"{os.path.join(FSDD, f'3_theo_{i}.wav')}\t3\n")
+            f.write(f"{os.path.join(FSDD, f'4_theo_{i}.wav')}\t4 \n")
+    r = run([rnn_train] + AUDIO + ["--task", "transcription", "--arch", "gru(8) dense(softmax)",
+                                   ctc, out])
+    check(r.returncode == 0, "trains a transcriber (--task transcription)"
+          + (r.stderr[-300:] if r.returncode else ""))
+    if r.returncode == 0:
+        m = read_model(out)
+        check(m.meta.get("task") == "transcription" and list(m.meta.get("alphabet", [])) ==
+              ["<blank>", "3", "4"] and m.outputs == 3 and m.meta.get("train.loss-function") == "ctc",
+              "task transcription, alphabet <blank> 3 4, CTC")
+
     # CSV sensor logs: sensorparse ! rnnfeatures kind=raw ! rnntrain
     rng = random.Random(1)
     with open(os.path.join(work, "sensors.tsv"), "w") as man:
