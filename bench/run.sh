@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+command="bench/run.sh $*"
 build=build
 secs=0.5
 while [ $# -gt 0 ]; do
@@ -33,7 +34,7 @@ esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "gst-rnn benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "gst-rnn benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'): ${command% }"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $blas_note"
 echo "PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'); each figure: best of 3 runs of >= ${secs}s"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows every figure)"
