@@ -42,10 +42,21 @@
  * features always match what the model was trained on; a property set explicitly that contradicts
  * the model is an error when the element starts.
  *
+ * Sample rate: the features depend on it (the mel bins span #GstRnnFeatures:low-freq to half the
+ * rate; frame-length and frame-shift are counted in samples at it), so frames computed at one rate
+ * mean something else to a model trained at another. With #GstRnnFeatures:sample-frequency set
+ * (with #GstRnnFeatures:model, from the model's "features.sample-frequency", which rnntrain
+ * stores from the rate it was trained at), the sink pad answers caps and accept-caps queries with
+ * only that rate, so an audioresample upstream converts to it; without a converter, a stream at
+ * another rate fails negotiation (not-negotiated). 0, the default (and a model trained before the
+ * rate was stored), accepts any rate. The rnn-feature-settings event always carries the rate
+ * actually negotiated. The same holds for kind=raw (a sensor's rate, e.g. sensorparse rate=10).
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 filesrc location=digit.wav ! wavparse ! rnnfeatures kind=mfcc ! fakesink
  * gst-launch-1.0 autoaudiosrc ! audioconvert ! audioresample ! rnnfeatures model=digits.rnn ! rnninfer model=digits.rnn ! fakesink
+ * gst-launch-1.0 filesrc location=speech-44k.wav ! decodebin ! audioconvert ! audioresample ! rnnfeatures sample-frequency=8000 ! fakesink
  * ]|
  */
 /* Why a GstElement with its own chain function rather than a GstBaseTransform: one input buffer
@@ -101,10 +112,11 @@ enum {
   PROP_MIN_CMN_WINDOW,
   PROP_CMN_CENTER,
   PROP_NORM_VARS,
+  PROP_SAMPLE_FREQUENCY,
   PROP_MODEL
 };
 #define PROP_FIRST_FEATURE PROP_KIND
-#define PROP_LAST_FEATURE PROP_NORM_VARS
+#define PROP_LAST_FEATURE PROP_SAMPLE_FREQUENCY
 
 #define DEFAULT_KIND GST_RNN_FEATURES_KIND_FBANK
 #define DEFAULT_NUM_MEL_BINS 23
@@ -131,6 +143,7 @@ enum {
 #define DEFAULT_MIN_CMN_WINDOW 100
 #define DEFAULT_CMN_CENTER FALSE
 #define DEFAULT_NORM_VARS FALSE
+#define DEFAULT_SAMPLE_FREQUENCY 0      /* any rate */
 /* a window of 100000 frames is 1000 s at the default frame shift */
 #define MAX_CMN_WINDOW 100000
 /* dither noise restarts from this seed at every reset, so runs are reproducible */
@@ -198,6 +211,7 @@ static GstStateChangeReturn gst_rnn_features_change_state (GstElement * element,
 static GstFlowReturn gst_rnn_features_chain (GstPad * pad, GstObject * parent, GstBuffer * buf);
 static gboolean gst_rnn_features_sink_event (GstPad * pad, GstObject * parent, GstEvent * event);
 static gboolean gst_rnn_features_src_query (GstPad * pad, GstObject * parent, GstQuery * query);
+static gboolean gst_rnn_features_sink_query (GstPad * pad, GstObject * parent, GstQuery * query);
 
 /* ---------------------------------------------------------------------------------------------
  * Settings: one place that maps property ids to the settings struct, used by the properties, the
@@ -231,6 +245,7 @@ settings_init (GstRnnFeatureSettings * s)
   s->min_cmn_window = DEFAULT_MIN_CMN_WINDOW;
   s->cmn_center = DEFAULT_CMN_CENTER;
   s->norm_vars = DEFAULT_NORM_VARS;
+  s->sample_frequency = DEFAULT_SAMPLE_FREQUENCY;
 }
 
 static void
@@ -262,6 +277,7 @@ settings_set (GstRnnFeatureSettings * s, guint prop_id, const GValue * value)
     case PROP_MIN_CMN_WINDOW: s->min_cmn_window = g_value_get_int (value); break;
     case PROP_CMN_CENTER: s->cmn_center = g_value_get_boolean (value); break;
     case PROP_NORM_VARS: s->norm_vars = g_value_get_boolean (value); break;
+    case PROP_SAMPLE_FREQUENCY: s->sample_frequency = g_value_get_int (value); break;
     default: g_assert_not_reached ();
   }
 }
@@ -295,6 +311,7 @@ settings_get (const GstRnnFeatureSettings * s, guint prop_id, GValue * value)
     case PROP_MIN_CMN_WINDOW: g_value_set_int (value, s->min_cmn_window); break;
     case PROP_CMN_CENTER: g_value_set_boolean (value, s->cmn_center); break;
     case PROP_NORM_VARS: g_value_set_boolean (value, s->norm_vars); break;
+    case PROP_SAMPLE_FREQUENCY: g_value_set_int (value, s->sample_frequency); break;
     default: g_assert_not_reached ();
   }
 }
@@ -453,6 +470,9 @@ resolve_settings (GstRnnFeatures * self, GError ** error)
       } else if (meta_error != NULL) {
         g_propagate_error (error, meta_error);
         ok = FALSE;
+      } else if (pspec->param_id == PROP_SAMPLE_FREQUENCY && s.sample_frequency == 0) {
+        GST_INFO_OBJECT (self, "model %s has no features.sample-frequency (trained before it "
+            "was stored): any input rate is accepted", path);
       }
       g_value_unset (&mv);
       g_value_unset (&uv);
@@ -517,7 +537,10 @@ settings_event_new (GstRnnFeatures * self)
     gst_structure_take_value (st, pspecs[i]->name, &v);
   }
   g_free (pspecs);
-  gst_structure_set (st, "feature-size", G_TYPE_INT, self->out_dim, NULL);
+  /* the rate the frames were computed at, even when any rate is accepted (0): a model trained
+   * on these frames stores it, and then accepts only that rate */
+  gst_structure_set (st, "sample-frequency", G_TYPE_INT, GST_AUDIO_INFO_RATE (&self->info),
+      "feature-size", G_TYPE_INT, self->out_dim, NULL);
   return gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_STICKY, st);
 }
 
@@ -542,6 +565,12 @@ gst_rnn_features_class_init (GstRnnFeaturesClass * klass)
       g_param_spec_enum ("kind", "Kind",
           "What each frame holds: fbank (log mel filterbank), mfcc, or raw (the input channels "
           "of one sample, for sensors)", GST_TYPE_RNN_FEATURES_KIND, DEFAULT_KIND, flags));
+  g_object_class_install_property (gobject_class, PROP_SAMPLE_FREQUENCY,
+      g_param_spec_int ("sample-frequency", "Sample frequency",
+          "Sample rate in Hz the input must have (the mel bins span low-freq to half of it, and "
+          "frame-length and frame-shift become samples at it): the sink pad accepts only this "
+          "rate, so an audioresample upstream converts to it; with model= it is the rate the "
+          "model was trained at (0 = any rate)", 0, G_MAXINT, DEFAULT_SAMPLE_FREQUENCY, flags));
   g_object_class_install_property (gobject_class, PROP_NUM_MEL_BINS,
       g_param_spec_int ("num-mel-bins", "Mel bins",
           "Number of triangular mel-frequency bins", 3, 1024, DEFAULT_NUM_MEL_BINS, flags));
@@ -662,6 +691,7 @@ gst_rnn_features_init (GstRnnFeatures * self)
   self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
   gst_pad_set_chain_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_rnn_features_chain));
   gst_pad_set_event_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_rnn_features_sink_event));
+  gst_pad_set_query_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_rnn_features_sink_query));
   gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
 
   self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
@@ -889,9 +919,18 @@ configure (GstRnnFeatures * self, GstCaps * caps)
     return FALSE;
   }
 
+  rate = GST_AUDIO_INFO_RATE (&info);
+  if (self->settings.sample_frequency != 0 && rate != self->settings.sample_frequency) {
+    /* the accept-caps answer refuses such caps first; this catches a caps event sent anyway */
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("The input is %d Hz audio, but sample-frequency is %d Hz: put audioresample before "
+            "rnnfeatures", rate, self->settings.sample_frequency), (NULL));
+    free_stream (self);
+    return FALSE;
+  }
+
   free_stream (self);
   self->info = info;
-  rate = GST_AUDIO_INFO_RATE (&info);
   channels = GST_AUDIO_INFO_CHANNELS (&info);
 
   if (self->settings.kind == GST_RNN_FEATURES_KIND_RAW) {
@@ -1127,6 +1166,70 @@ gst_rnn_features_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
   return gst_pad_event_default (pad, parent, event);
 }
 
+/* The settings in force: the model's once started, else the properties. */
+static GstRnnFeatureSettings
+current_settings (GstRnnFeatures * self)
+{
+  GstRnnFeatureSettings s;
+
+  GST_OBJECT_LOCK (self);
+  s = self->settings_valid ? self->settings : self->user;
+  GST_OBJECT_UNLOCK (self);
+  return s;
+}
+
+/* The sink template, its rate fixed to sample-frequency when that is set. */
+static GstCaps *
+sink_caps (GstRnnFeatures * self, GstPad * pad)
+{
+  GstCaps *caps = gst_pad_get_pad_template_caps (pad);
+  gint rate = current_settings (self).sample_frequency;
+
+  if (rate > 0) {
+    caps = gst_caps_make_writable (caps);
+    gst_caps_set_simple (caps, "rate", G_TYPE_INT, rate, NULL);
+  }
+  return caps;
+}
+
+static gboolean
+gst_rnn_features_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  GstRnnFeatures *self = GST_RNN_FEATURES (parent);
+
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_CAPS:{
+      GstCaps *filter, *caps = sink_caps (self, pad);
+
+      gst_query_parse_caps (query, &filter);
+      if (filter) {
+        GstCaps *tmp = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
+
+        gst_caps_unref (caps);
+        caps = tmp;
+      }
+      gst_query_set_caps_result (query, caps);
+      gst_caps_unref (caps);
+      return TRUE;
+    }
+    case GST_QUERY_ACCEPT_CAPS:{
+      GstCaps *caps, *allowed = sink_caps (self, pad);
+      gboolean ok;
+
+      gst_query_parse_accept_caps (query, &caps);
+      ok = gst_caps_is_subset (caps, allowed);
+      if (!ok)
+        GST_INFO_OBJECT (self, "refusing %" GST_PTR_FORMAT " (accepted: %" GST_PTR_FORMAT ")",
+            caps, allowed);
+      gst_query_set_accept_caps_result (query, ok);
+      gst_caps_unref (allowed);
+      return TRUE;
+    }
+    default:
+      return gst_pad_query_default (pad, parent, query);
+  }
+}
+
 static gboolean
 gst_rnn_features_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
 {
@@ -1158,17 +1261,14 @@ gst_rnn_features_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       gst_query_parse_caps (query, &filter);
       caps = gst_pad_get_current_caps (pad);
       if (caps == NULL) {
-        GstRnnFeatureSettings s;
+        GstRnnFeatureSettings s = current_settings (self);
 
-        GST_OBJECT_LOCK (self);
-        s = self->settings_valid ? self->settings : self->user;
-        GST_OBJECT_UNLOCK (self);
         if (s.kind == GST_RNN_FEATURES_KIND_RAW) {
           caps = gst_pad_get_pad_template_caps (pad);
         } else {
           KaldiFeatureOptions o;
 
-          settings_to_options (&s, 16000, &o);
+          settings_to_options (&s, s.sample_frequency > 0 ? s.sample_frequency : 16000, &o);
           caps = gst_rnn_frames_caps_for_size (kaldi_feature_dim (&o) * (s.deltas + 1));
         }
       }

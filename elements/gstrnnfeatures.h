@@ -63,6 +63,7 @@ typedef struct {
   gint min_cmn_window;
   gboolean cmn_center;
   gboolean norm_vars;
+  gint sample_frequency;        /* Hz the sink accepts; 0 = any rate */
 } GstRnnFeatureSettings;
 
 struct _GstRnnFeatures {

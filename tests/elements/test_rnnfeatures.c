@@ -554,8 +554,11 @@ GST_START_TEST (test_settings_event_and_latency)
   fail_unless (!b);
   fail_unless (gst_structure_get_boolean (s, "norm-vars", &b));
   fail_unless (!b);
+  /* sample-frequency=0 (any rate) is sent as the rate actually negotiated */
+  fail_unless (gst_structure_get_int (s, "sample-frequency", &v));
+  fail_unless_equals_int (v, RATE);
   /* every feature property is there, and nothing else but feature-size */
-  fail_unless_equals_int (gst_structure_n_fields (s), 26);
+  fail_unless_equals_int (gst_structure_n_fields (s), 27);
   gst_event_unref (ev);
 
   /* latency: a 25 ms window plus 2 frames of 10 ms held back for the deltas */
@@ -1310,6 +1313,218 @@ GST_START_TEST (test_cmn_model_settings)
 }
 GST_END_TEST;
 
+/* The rate of the sink's caps query answer, 0 when it is not one fixed rate. */
+static gint
+queried_rate (GstPad * sinkpad)
+{
+  GstCaps *caps = gst_pad_query_caps (sinkpad, NULL);
+  const GValue *v;
+  gint rate = 0;
+  guint i;
+
+  fail_unless (!gst_caps_is_empty (caps));
+  for (i = 0; i < gst_caps_get_size (caps); i++) {
+    v = gst_structure_get_value (gst_caps_get_structure (caps, i), "rate");
+    fail_unless (v != NULL);
+    if (!G_VALUE_HOLDS_INT (v) || (rate != 0 && g_value_get_int (v) != rate)) {
+      rate = 0;
+      break;
+    }
+    rate = g_value_get_int (v);
+  }
+  gst_caps_unref (caps);
+  return rate;
+}
+
+static gboolean
+accepts (GstPad * sinkpad, const gchar * caps_str)
+{
+  GstCaps *caps = gst_caps_from_string (caps_str);
+  gboolean ok = gst_pad_query_accept_caps (sinkpad, caps);
+
+  gst_caps_unref (caps);
+  return ok;
+}
+
+static gint
+event_rate (GstHarness * h)
+{
+  GstEvent *ev = gst_pad_get_sticky_event (h->sinkpad, GST_EVENT_CUSTOM_DOWNSTREAM_STICKY, 0);
+  gint rate = -1;
+
+  fail_unless (ev != NULL, "no rnn-feature-settings event");
+  fail_unless (gst_structure_get_int (gst_event_get_structure (ev), "sample-frequency", &rate));
+  gst_event_unref (ev);
+  return rate;
+}
+
+#define S16_16K_CAPS "audio/x-raw, format=S16LE, rate=16000, channels=1, layout=interleaved"
+
+/* sample-frequency restricts the sink to one rate (so an audioresample upstream converts); 0
+ * accepts any rate; the settings event carries the rate actually negotiated either way. */
+GST_START_TEST (test_sample_frequency_restricts_caps)
+{
+  GstHarness *h = harness_new ("sample-frequency", RATE, NULL);
+  GstPad *sinkpad = gst_element_get_static_pad (h->element, "sink");
+  gint16 samples[RATE];
+  gint v;
+  Frames f;
+
+  make_signal (samples, RATE, 21);
+  fail_unless_equals_int (queried_rate (sinkpad), RATE);
+  fail_unless (accepts (sinkpad, S16_CAPS));
+  fail_unless (accepts (sinkpad, F32_CAPS));
+  fail_unless (!accepts (sinkpad, S16_16K_CAPS));
+  fail_unless (!accepts (sinkpad, "audio/x-raw, format=S16LE, rate=44100, channels=2, "
+          "layout=interleaved"));
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+  fail_unless_equals_int (event_rate (h), RATE);
+  g_object_get (h->element, "sample-frequency", &v, NULL);
+  fail_unless_equals_int (v, RATE);
+  f = pull_frames (h, 23);
+  fail_unless_equals_int (f.frames, 98);
+  frames_clear (&f);
+  gst_object_unref (sinkpad);
+  gst_harness_teardown (h);
+
+  /* the default, 0: any rate, and the event says which one the frames were computed at */
+  h = harness_new (NULL);
+  sinkpad = gst_element_get_static_pad (h->element, "sink");
+  fail_unless_equals_int (queried_rate (sinkpad), 0);
+  fail_unless (accepts (sinkpad, S16_CAPS));
+  fail_unless (accepts (sinkpad, S16_16K_CAPS));
+  gst_harness_set_src_caps_str (h, S16_16K_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+  fail_unless_equals_int (event_rate (h), 16000);
+  g_object_get (h->element, "sample-frequency", &v, NULL);
+  fail_unless_equals_int (v, 0);
+  gst_object_unref (sinkpad);
+  gst_harness_teardown (h);
+
+  /* kind=raw: a sensor's rate */
+  h = harness_new ("kind", GST_RNN_FEATURES_KIND_RAW, "sample-frequency", 10, NULL);
+  sinkpad = gst_element_get_static_pad (h->element, "sink");
+  fail_unless_equals_int (queried_rate (sinkpad), 10);
+  fail_unless (accepts (sinkpad, "audio/x-raw, format=F32LE, rate=10, channels=6, "
+          "layout=interleaved"));
+  fail_unless (!accepts (sinkpad, "audio/x-raw, format=F32LE, rate=20, channels=6, "
+          "layout=interleaved"));
+  {
+    float six[6] = { 1, 2, 3, 4, 5, 6 };
+    GstBuffer *buf = gst_buffer_new_memdup (six, sizeof (six));
+
+    gst_harness_set_src_caps_str (h, "audio/x-raw, format=F32LE, rate=10, channels=3, "
+        "layout=interleaved");
+    GST_BUFFER_PTS (buf) = 0;
+    fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+    fail_unless_equals_int (event_rate (h), 10);
+    f = pull_frames (h, 3);
+    fail_unless_equals_int (f.frames, 2);
+    frames_clear (&f);
+  }
+  gst_object_unref (sinkpad);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* A model that stores features.sample-frequency only accepts that rate; a contradicting property
+ * fails the start; a model without the key (older) accepts any rate. */
+GST_START_TEST (test_model_sample_frequency)
+{
+  gchar *path = write_model (13), *path8 = NULL;
+  rnn_model *m;
+  gint fd = g_file_open_tmp ("rnnfeatures-rate-XXXXXX.rnn", &path8, NULL);
+  char err[256];
+  GstElement *e;
+  GstPad *sinkpad;
+  GstBus *bus;
+  GstMessage *msg;
+  GError *error = NULL;
+  gint v;
+
+  /* the same model, trained at 8 kHz */
+  fail_unless (fd >= 0);
+  close (fd);
+  m = rnn_model_load (path, err, sizeof (err));
+  fail_unless (m != NULL, "%s", err);
+  rnn_model_set_meta_int (m, "features.sample-frequency", RATE);
+  fail_unless (rnn_model_save (m, path8, err, sizeof (err)) == 0, "%s", err);
+  rnn_model_unref (m);
+
+  e = g_object_new (GST_TYPE_RNN_FEATURES, "model", path8, NULL);
+  sinkpad = gst_element_get_static_pad (e, "sink");
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+  g_object_get (e, "sample-frequency", &v, NULL);
+  fail_unless_equals_int (v, RATE);
+  fail_unless_equals_int (queried_rate (sinkpad), RATE);
+  fail_unless (accepts (sinkpad, S16_CAPS));
+  fail_unless (!accepts (sinkpad, S16_16K_CAPS));
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (sinkpad);
+  gst_object_unref (e);
+
+  /* frames at the model's rate; the event carries it, so a model trained on them keeps it */
+  {
+    GstHarness *h = harness_new ("model", path8, NULL);
+    gint16 samples[RATE];
+    Frames f;
+
+    make_signal (samples, RATE, 22);
+    gst_harness_set_src_caps_str (h, S16_CAPS);
+    fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+    fail_unless_equals_int (event_rate (h), RATE);
+    f = pull_frames (h, 13);
+    fail_unless_equals_int (f.frames, 98);
+    frames_clear (&f);
+    gst_harness_teardown (h);
+  }
+
+  /* an explicit other rate contradicts the model: the start fails naming both */
+  e = g_object_new (GST_TYPE_RNN_FEATURES, "model", path8, "sample-frequency", 16000, NULL);
+  bus = gst_bus_new ();
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &error, NULL);
+  fail_unless (strstr (error->message, "sample-frequency=16000 contradicts the model (8000)")
+      != NULL, "unexpected message: %s", error->message);
+  g_clear_error (&error);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (e);
+
+  /* the same rate set explicitly agrees with the model */
+  e = g_object_new (GST_TYPE_RNN_FEATURES, "model", path8, "sample-frequency", RATE, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (e);
+
+  /* a model without the key accepts any rate, or the one the property names */
+  e = g_object_new (GST_TYPE_RNN_FEATURES, "model", path, NULL);
+  sinkpad = gst_element_get_static_pad (e, "sink");
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_int (queried_rate (sinkpad), 0);
+  fail_unless (accepts (sinkpad, S16_16K_CAPS));
+  gst_element_set_state (e, GST_STATE_NULL);
+  g_object_set (e, "sample-frequency", 16000, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_int (queried_rate (sinkpad), 16000);
+  fail_unless (!accepts (sinkpad, S16_CAPS));
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (sinkpad);
+  gst_object_unref (e);
+
+  gst_object_unref (bus);
+  g_unlink (path);
+  g_unlink (path8);
+  g_free (path);
+  g_free (path8);
+}
+GST_END_TEST;
+
 static Suite *
 rnnfeatures_suite (void)
 {
@@ -1340,6 +1555,8 @@ rnnfeatures_suite (void)
   tcase_add_test (tc, test_cmn_removes_gain_change);
   tcase_add_test (tc, test_cmn_latency);
   tcase_add_test (tc, test_cmn_model_settings);
+  tcase_add_test (tc, test_sample_frequency_restricts_caps);
+  tcase_add_test (tc, test_model_sample_frequency);
   return s;
 }
 
