@@ -963,6 +963,15 @@ gst_rnn_train_event (GstBaseSink * sink, GstEvent * event)
       if (gst_rnn_is_reset_event (event)) {
         gst_rnn_train_end_sequence (self);
       } else if (s && gst_structure_has_name (s, GST_RNN_FEATURE_SETTINGS_NAME)) {
+        gint old_rate = 0, rate = 0;
+
+        /* the model stores one rate (features.sample-frequency): frames of another are wrong */
+        if (self->feature_settings && gst_structure_get_int (self->feature_settings,
+                "sample-frequency", &old_rate)
+            && gst_structure_get_int (s, "sample-frequency", &rate) && rate != old_rate)
+          GST_ELEMENT_WARNING (self, STREAM, FORMAT, ("Training frames computed at %d Hz and "
+                  "at %d Hz; the model stores %d Hz: put audioresample ! audio/x-raw,rate=N "
+                  "before rnnfeatures", old_rate, rate, rate), (NULL));
         g_clear_pointer (&self->feature_settings, gst_structure_free);
         self->feature_settings = gst_structure_copy (s);
         GST_DEBUG_OBJECT (self, "feature settings: %" GST_PTR_FORMAT, s);
