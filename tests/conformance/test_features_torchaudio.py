@@ -26,11 +26,18 @@ deltas against torchaudio.functional.compute_deltas (win_length=5, Kaldi's windo
 delta-delta clamps the ORIGINAL frames at the edges, which equals compute_deltas applied twice to
 the features padded by 4 replicated frames on each side, cropped back.
 
+The sample rate (sample-frequency): a model trained by tools/rnn-train --rate 8000 stores
+features.sample-frequency=8000; `decodebin ! audioconvert ! audioresample ! rnnfeatures model=M`
+then negotiates 8000 Hz for 8, 16 and 44.1 kHz copies of the same recordings (made here with
+audioresample ! wavenc), the frame count follows the duration, and rnninfer gives the same labels;
+without audioresample a 16 kHz file fails negotiation instead of giving wrong features.
+
 Run by meson (suite conformance) with GST_PLUGIN_PATH pointing at the build; exit 77 (skip) when
 the data set is absent.
 """
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import wave
@@ -104,6 +111,131 @@ def run_pipeline(path, props, f32=False):
     out = np.stack(frames)
     assert out.shape[1] == dim, (out.shape, dim)
     return out, pts
+
+
+def run_rate_pipeline(desc):
+    """Runs desc (an rnnfeatures named f, ending in an appsink named sink) to EOS. Returns the
+    frame count, the rate of f's input caps, the sample-frequency of its rnn-feature-settings
+    event and the labels of the rnn-classification messages; raises RuntimeError on an error."""
+    pipeline = Gst.parse_launch(desc)
+    sink = pipeline.get_by_name("sink")
+    f = pipeline.get_by_name("f")
+    pipeline.set_state(Gst.State.PLAYING)
+    frames, rate, event_rate = 0, None, None
+    while True:
+        sample = sink.emit("try-pull-sample", 10 * Gst.SECOND)
+        if sample is None:
+            break
+        if rate is None:
+            rate = f.get_static_pad("sink").get_current_caps().get_structure(0).get_value("rate")
+            ev = f.get_static_pad("src").get_sticky_event(Gst.EventType.CUSTOM_DOWNSTREAM_STICKY, 0)
+            event_rate = ev.get_structure().get_value("sample-frequency") if ev else None
+        frames += 1
+    bus = pipeline.get_bus()
+    labels, error = [], None
+    while True:
+        msg = bus.pop_filtered(Gst.MessageType.ERROR | Gst.MessageType.ELEMENT)
+        if msg is None:
+            break
+        st = msg.get_structure()
+        if msg.type == Gst.MessageType.ERROR and error is None:
+            err, dbg = msg.parse_error()
+            error = "%s (%s)" % (err.message, dbg)
+        elif st is not None and st.get_name() == "rnn-classification":
+            labels.append(st.get_value("label"))
+    pipeline.set_state(Gst.State.NULL)
+    if error:
+        raise RuntimeError("%s: %s" % (desc, error))
+    return frames, rate, event_rate, labels
+
+
+def resample_copy(src, dst, rate):
+    """src at another rate, through audioresample ! wavenc (S16)."""
+    desc = ("filesrc location=\"%s\" ! wavparse ! audioconvert ! audioresample ! "
+            "audio/x-raw,format=S16LE,rate=%d ! wavenc ! filesink location=\"%s\"" % (src, rate, dst))
+    pipeline = Gst.parse_launch(desc)
+    pipeline.set_state(Gst.State.PLAYING)
+    msg = pipeline.get_bus().timed_pop_filtered(30 * Gst.SECOND,
+                                                Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    assert msg is not None and msg.type == Gst.MessageType.EOS, desc
+
+
+def check_sample_frequency(rec, tmp):
+    """A model trained at 8 kHz stores the rate and accepts only it; audioresample converts."""
+    import rnnfile
+    build = os.environ.get("RNN_BUILD_ROOT", os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "..", "..", "build"))
+    train = os.path.join(build, "tools", "rnn-train")
+    if not os.access(train, os.X_OK):
+        failures.append("sample-frequency: no %s" % train)
+        return
+    # two digits of one speaker, training indices (5-49) only; test on indices 0-4
+    manifest = os.path.join(tmp, "train.txt")
+    with open(manifest, "w") as out:
+        for d in ("0", "1"):
+            for i in range(5, 25):
+                out.write("%s\t%s\n" % (os.path.join(rec, "%s_jackson_%d.wav" % (d, i)), d))
+    model = os.path.join(tmp, "d8.rnn")
+    subprocess.run([train, "-q", "-a", "gru(16) dense(softmax)", "-e", "15", "--seed", "1",
+                    "--rate", "8000", "-f", "kind=mfcc", manifest, model], check=True,
+                   stdout=subprocess.DEVNULL)
+    stored = rnnfile.read(model).meta.get("features.sample-frequency")
+    print("rnn-train --rate 8000: features.sample-frequency = %r" % (stored,))
+    if stored != 8000:
+        failures.append("rnn-train --rate 8000 stored features.sample-frequency=%r" % (stored,))
+
+    agree = total = 0
+    for name in ["%s_jackson_%d.wav" % (d, i) for d in ("0", "1") for i in range(5)]:
+        src = os.path.join(rec, name)
+        n8 = len(read_wav(src)[1])
+        labels = {}
+        for rate in (8000, 16000, 44100):
+            path = src
+            if rate != 8000:
+                path = os.path.join(tmp, "%d-%s" % (rate, name))
+                resample_copy(src, path, rate)
+            tail = ("filesrc location=\"%s\" ! decodebin ! audioconvert ! audioresample ! "
+                    "rnnfeatures name=f " % path)
+            case = "%s at %d Hz through audioresample ! rnnfeatures model=" % (name, rate)
+            try:
+                frames, got_rate, ev_rate, labs = run_rate_pipeline(
+                    tail + "model=\"%s\" ! rnninfer model=\"%s\" ! appsink name=sink "
+                    "sync=false" % (model, model))
+            except RuntimeError as e:
+                failures.append("%s: %s" % (case, e))
+                labels[rate] = None
+                continue
+            labels[rate] = labs
+            if got_rate != 8000 or ev_rate != 8000:
+                failures.append("%s: negotiated %r Hz, settings event %r" % (case, got_rate, ev_rate))
+            if len(labs) != 1:
+                failures.append("%s: %d classifications" % (case, len(labs)))
+            frames, got_rate, ev_rate, _ = run_rate_pipeline(
+                tail + "sample-frequency=8000 ! appsink name=sink sync=false")
+            # 25 ms windows every 10 ms at 8 kHz; the resampled copies may differ by a sample
+            expected = 1 + (n8 - 200) // 80
+            if got_rate != 8000 or ev_rate != 8000 or abs(frames - expected) > 1:
+                failures.append("%s, sample-frequency=8000: %r Hz, event %r, %d frames (%d expected)"
+                                % (case, got_rate, ev_rate, frames, expected))
+        total += 1
+        agree += labels[8000] == labels[16000] == labels[44100]
+        print("  %-20s labels at 8 / 16 / 44.1 kHz: %s %s %s" % (name, labels[8000],
+                                                                  labels[16000], labels[44100]))
+    print("sample-frequency: %d of %d recordings get the same label at 8, 16 and 44.1 kHz"
+          % (agree, total))
+    if agree != total:
+        failures.append("sample-frequency: only %d of %d recordings classified alike at 8, 16 "
+                        "and 44.1 kHz" % (agree, total))
+
+    # no converter: a 16 kHz file is refused (not-negotiated), never given 8 kHz features
+    path = os.path.join(tmp, "16000-0_jackson_0.wav")
+    try:
+        run_pipeline(path, "model=\"%s\"" % model)
+        failures.append("16 kHz file into rnnfeatures model=(8 kHz) without audioresample ran")
+    except RuntimeError as e:
+        if "not-negotiated" not in str(e):
+            failures.append("16 kHz file without audioresample: unexpected error %s" % e)
 
 
 def reference(fn, wav):
@@ -292,6 +424,9 @@ def main():
                 lambda x: kaldi_deltas(kaldi.mfcc(x, window_type="hamming", num_mel_bins=25,
                                                   snip_edges=False, sample_frequency=rate,
                                                   dither=0.0, energy_floor=0.0), 1), wav, pts)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        check_sample_frequency(rec, tmp)
 
     # Another rate: 22050 Hz gives fractional window and shift lengths (551.25, 220.5 samples),
     # which Kaldi truncates.
