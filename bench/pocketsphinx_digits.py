@@ -8,7 +8,8 @@
 #
 # Pipelines, one per file, run one after the other in this process:
 #   gst-rnn     filesrc ! decodebin ! audioconvert ! audioresample
-#               ! audio/x-raw,rate=8000,channels=1 ! rnnfeatures model=M ! rnninfer model=M ! fakesink       (rnn-classification)
+#               ! audio/x-raw,rate=8000,channels=1 ! rnnfeatures model=M ! rnninfer model=M
+#               ! fakesink   (rnn-classification messages)
 #   pocketsphinx filesrc ! decodebin ! audioconvert ! audioresample
 #               ! audio/x-raw,format=S16LE,rate=16000,channels=1 ! pocketsphinx ... ! fakesink
 #               (element messages "pocketsphinx" with hypothesis and final=true)
