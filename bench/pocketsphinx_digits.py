@@ -271,10 +271,10 @@ def measure(a, systems, modes, files, cpu, first):
                 cpu[key] = min(secs, cpu.get(key, secs))
                 if s.answer is None:
                     continue
-                if s.name not in first:
-                    first[s.name] = results
-                elif [x[-1:] for x in results] != [x[-1:] for x in first[s.name]]:
-                    print(f"warning: {s.name} answered differently in round {rnd + 1} ({mode})")
+                if key not in first:
+                    first[key] = results
+                elif [x[-1:] for x in results] != [x[-1:] for x in first[key]]:
+                    print(f"warning: {s.name} ({mode}) answered differently in round {rnd + 1}")
 
 
 def main():
@@ -359,7 +359,7 @@ def main():
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
 
     cpu = {}  # (system, mode) -> least CPU seconds
-    first = {}  # system -> results of the first run
+    first = {}  # (system, mode) -> answers of the first round
     QUIET = QuietStderr(os.path.join(tmp.name, "stderr.log"))
     with QUIET:
         measure(a, systems, modes, files, cpu, first)
@@ -367,43 +367,37 @@ def main():
 
     n = len(files)
     print()
-    print("| system | right | accuracy | no answer | several results | "
-          + " | ".join(f"CPU ms/file {m} | net of front end, {m}" for m in modes) + " |")
-    print("| --- | --- | --- | --- | --- | " + " | ".join("--- | ---" for _ in modes) + " |")
-    net = {}
-    for s in systems:
-        if s.answer is None:
-            continue
-        right, none, several, _, _ = score(s.name, first[s.name], files)
-        cols = []
-        for m in modes:
-            gross = cpu[(s.name, m)] / n * 1000
-            base = cpu[(baseline[s.name], m)] / n * 1000
-            net[(s.name, m)] = gross - base
-            cols.append(f"{gross:.2f} | {gross - base:.2f}")
-        print(f"| {s.name} | {right}/{n} | {right / n:.3f} | {none} | {several} | "
-              + " | ".join(cols) + " |")
+    print("| system | pipelines | right | accuracy | no answer | several results "
+          "| CPU ms/file | net of front end | CPU vs gst-rnn (whole / net) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for m in modes:
-        base8 = cpu[("front end 8 kHz", m)] / n * 1000
-        base16 = cpu[("front end 16 kHz", m)] / n * 1000
-        print(f"| front end alone ({m}) | | | | | 8 kHz {base8:.2f} ms/file, 16 kHz {base16:.2f} |")
+        rnn_gross = cpu[("gst-rnn", m)]
+        rnn_net = rnn_gross - cpu[(baseline["gst-rnn"], m)]
+        for s in systems:
+            if s.answer is None:
+                continue
+            right, none, several, _, _ = score(s.name, first[(s.name, m)], files)
+            gross = cpu[(s.name, m)]
+            net = gross - cpu[(baseline[s.name], m)]
+            ratio = (f"{gross / rnn_gross:.1f}x / {net / rnn_net:.1f}x"
+                     if s.name != "gst-rnn" and rnn_net > 0 else "1")
+            print(f"| {s.name} | {m} | {right}/{n} | {right / n:.3f} | {none} | {several} "
+                  f"| {gross / n * 1000:.2f} | {net / n * 1000:.2f} | {ratio} |")
+        print(f"| front end alone, 8 / 16 kHz | {m} | | | | "
+              f"| {cpu[('front end 8 kHz', m)] / n * 1000:.2f} / "
+              f"{cpu[('front end 16 kHz', m)] / n * 1000:.2f} | | |")
     print()
+    spk = sorted({sp for _, _, sp in files})
     for m in modes:
-        for ps in [s.name for s in systems if s.name.startswith("pocketsphinx")]:
-            g = cpu[(ps, m)] / cpu[("gst-rnn", m)]
-            nr = net[(ps, m)] / net[("gst-rnn", m)] if net[("gst-rnn", m)] > 0 else float("nan")
-            print(f"CPU ratio {ps} / gst-rnn ({m}): {g:.2f}x whole pipelines, "
-                  f"{nr:.2f}x net of the front end")
-    print()
-    for s in systems:
-        if s.answer is None:
-            continue
-        _, _, _, per_speaker, wrong = score(s.name, first[s.name], files)
-        spk = sorted({sp for _, _, sp in files})
-        print(f"{s.name} per speaker: " + ", ".join(f"{sp} {per_speaker[sp]}/50" for sp in spk))
-        if a.errors:
-            for name, got in wrong:
-                print(f"  {name}: {got!r}")
+        for s in systems:
+            if s.answer is None:
+                continue
+            _, _, _, per_speaker, wrong = score(s.name, first[(s.name, m)], files)
+            print(f"{s.name} ({m}) per speaker: "
+                  + ", ".join(f"{sp} {per_speaker[sp]}/50" for sp in spk))
+            if a.errors:
+                for name, got in wrong:
+                    print(f"  {name}: {got!r}")
 
 
 if __name__ == "__main__":
