@@ -21,7 +21,6 @@
 # makes each recognised digit a word, and its text is the digits separated by spaces, as here.
 import argparse
 import array
-import math
 import os
 import random
 import re
