@@ -3,7 +3,9 @@
 """Writes docs/performance.md around one bench/run.sh output (its tables exactly as printed); every
 number in the prose is taken from that output or computed from it.
 
-    bench/run.sh > run.txt && bench/write_performance_doc.py run.txt
+    bench/run.sh > run.txt && bench/write_performance_doc.py run.txt [OTHER_RUN.txt...]
+
+Other runs of the same command, if given, add a table of how the ratios moved between runs.
 """
 import os
 import re
@@ -67,20 +69,20 @@ and the gate nonlinearities are a few percent and left out.
 ### Streaming, batch 1: bound by the bandwidth of the cache that holds the weights
 
 One frame multiplies every weight once (`W_ih x` and `W_hh h` for each layer) and uses it for
-nothing else: 2 FLOPs per 4-byte weight, 0.5 FLOP/byte. At the best cache bandwidth measured
-({l2:.0f} GB/s) that is {l2/2:.0f} GFLOP/s, well under the {sgemm:.0f} GFLOP/s the core computes: the
-step is bound by how fast the weights stream from the cache level they live in, and the lower bound
-per frame is weight bytes / that bandwidth. The 128 models (0.62 and 0.83 MiB) fit in a core's 1 MiB
-L2; the 512 models (9.2 and 12.3 MiB) only in the 32 MiB L3 that both cores (and everything else
-running) share.
+nothing else: 2 FLOPs per 4-byte weight, 0.5 FLOP/byte. Even from L2 ({l2:.0f} GB/s) that allows
+{l2/2:.0f} GFLOP/s, less than the {sgemm:.0f} GFLOP/s the same core reaches in sgemm (which reuses
+every loaded value many times): the step is bound by how fast the weights stream from the cache
+level they live in, and the lower bound per frame is weight bytes / that bandwidth. The 128 models
+(0.62 and 0.83 MiB) fit in a core's 1 MiB L2; the 512 models (9.2 and 12.3 MiB) only in the 32 MiB
+L3 that both cores (and everything else running) share.
 
 | model | weights per frame | held in | bound (bytes / measured sgemv bandwidth) | gst-rnn | PyTorch |
 | --- | ---: | --- | ---: | ---: | ---: |
 {chr(10).join(rows_stream)}
 
-The engine keeps each stream's step allocation-free with AVX-512 matrix-vector kernels that read
-each weight once per frame, so what separates it from the bound is the gate math between the
-products and, for the 512 models, L3 sharing: with the machine busy (load {load_before} before the
+The engine's step reads each weight once per frame with AVX-512 matrix-vector kernels and
+allocates nothing, so what most likely separates it from the bound is the work between the
+products (gate nonlinearities, one layer after the other) and, for the 512 models, L3 sharing: with the machine busy (load {load_before} before the
 run, {load_after} after), other processes evict part of the 9-12 MiB of weights from the shared L3,
 and what is refetched comes at DRAM speed ({dram:.0f} GB/s measured).
 
@@ -95,7 +97,8 @@ through `addmm` with a one-row matrix, which takes {addmm:.0f} us for the 2048 x
 With 64 streams each weight is used 64 times per timestep: the input projection of all frames is
 one GEMM, and each timestep's recurrent product is a (64 x H) by (H x gates*H) GEMM. That is
 compute-bound work; with both cores at the measured sgemm rate the ceiling is {ceiling:.0f} GFLOP/s,
-so frames/s <= {ceiling:.0f} GFLOP/s / forward FLOPs per frame.
+so frames/s <= {ceiling:.0f} GFLOP/s / forward FLOPs per frame. (The sgemm rate was measured under
+the same load as the figures, so the percentages compare like with like.)
 
 | model | forward MFLOP/frame | ceiling, frames/s | gst-rnn, frames/s | PyTorch, frames/s |
 | --- | ---: | ---: | ---: | ---: |
@@ -122,6 +125,33 @@ both below the ceiling. PyTorch's CPU `nn.LSTM`/`nn.GRU` run each timestep as se
 each recorded for autograd, so it also pays per-operator overhead on every timestep and layer.
 """
 
+variation = ""
+others = sys.argv[2:]
+if others:
+    def ratios(text):
+        out = {}
+        for line in text.splitlines():
+            m = re.match(r"\| ((?:LSTM|GRU) 2x\d+) \| ((?:streaming|inference|training)[^|]+)\|[^|]+\|[^|]+\| ([^|]+)\|",
+                         line)
+            if m:
+                out[(m.group(1), m.group(2).strip())] = m.group(3).strip()
+        return out
+    runs = [(when, ratios(run))]
+    for path in others:
+        text = open(path).read()
+        runs.append((re.search(r"gst-rnn benchmark, (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", text).group(1),
+                     ratios(text)))
+    head = "| model | measurement | " + " | ".join("ratio, run of " + w for w, _ in runs) + " |"
+    lines = [head, "| --- | --- |" + " ---: |" * len(runs)]
+    for key in runs[0][1]:
+        lines.append("| %s | %s | " % key + " | ".join(r.get(key, "n/a") for _, r in runs) + " |")
+    variation = """
+How much a busy machine moves the figures: the same command run again minutes apart gave these
+ratios (gst-rnn speed / PyTorch speed); the first column is the run shown above. A ratio that
+changes a lot between runs (or crosses 1) says the two sides are close, not which one is faster.
+
+""" + "\n".join(lines) + "\n"
+
 doc = f"""# Performance
 
 How fast the engine runs, next to PyTorch on the same machine in the same run, and what limits
@@ -142,7 +172,9 @@ It builds `bench/bench_engine` (C, the engine's public API) and runs it and `ben
 `lscpu`: AMD EPYC, CPU family 26 model 2, 2 cores (KVM guest, 1 thread per core), AVX-512;
 L1d 48 KiB and L2 1 MiB per core (lscpu: "96 KiB (2 instances)", "2 MiB (2 instances)"),
 L3 32 MiB shared. The system's `libblas.so.3` is OpenBLAS (pthread), which is what Debian's
-PyTorch links (`BLAS_INFO=generic`), so PyTorch runs on OpenBLAS, like the engine.
+PyTorch links (`BLAS_INFO=generic`), so PyTorch runs on OpenBLAS, like the engine. Earlier the
+same day, with less other work running, `OPENBLAS_NUM_THREADS=1 bench/machine.py` measured
+OpenBLAS sgemm at 125 GFLOP/s on one core; the run below measured its own ceilings under its load.
 
 The machine was shared with other work during the run (load average {load_before} before,
 {load_after} after, on 2 cores): absolute figures are lower than on an idle machine, and the two
@@ -155,6 +187,7 @@ the best of 3 timed runs of at least 0.5 s.
 {run}
 ```
 
+{variation}
 ## What bounds each figure
 {analysis}"""
 open("docs/performance.md", "w").write(doc)
