@@ -49,7 +49,8 @@ for cell in ("LSTM", "GRU"):
         floor = by / (bw * 1e9) * 1e6
         o, t = vals[(cell, h, "streaming")]
         rows_stream.append(f"| {cell} 2x{h} | {by/2**20:.2f} MiB | {where} | {f1(floor)} us | "
-                           + (f"{f1(o)} us ({floor/o*100:.0f}% of the bound)" if o else "n/a") + " | "
+                           + (f"{f1(o)} us ({by/(o*1e-6)/1e9:.0f} GB/s, {floor/o*100:.0f}% of sgemv's rate)"
+                              if o else "n/a") + " | "
                            + (f"{f1(t)} us" if t else "n/a") + " |")
         for part, flops, rows in (("inference", fwd, rows_batch), ("training", tr, rows_train)):
             o, t = vals[(cell, h, part)]
@@ -57,6 +58,46 @@ for cell in ("LSTM", "GRU"):
             rows.append(f"| {cell} 2x{h} | {flops/1e6:.3f} | {f0(cap)} | "
                         + (f"{f0(o)} ({o*flops/1e9:.0f} GFLOP/s, {o/cap*100:.0f}%)" if o else "n/a") + " | "
                         + (f"{f0(t)} ({t*flops/1e9:.0f} GFLOP/s, {t/cap*100:.0f}%)" if t else "n/a") + " |")
+
+stream_pct = []
+for cell in ("LSTM", "GRU"):
+    for h in (128, 512):
+        w, by, fwd, tr = work(cell, h)
+        o = vals[(cell, h, "streaming")][0]
+        if o:
+            stream_pct.append((by / ((l2 if by <= 1 << 20 else l3) * 1e9) * 1e6) / o * 100)
+if stream_pct and min(stream_pct) >= 95:
+    stream_verdict = f"""The engine's step reads each weight once per frame with AVX-512 matrix-vector kernels and
+allocates nothing, and it runs at the bandwidth bound: {min(stream_pct):.0f}-{max(stream_pct):.0f}% of
+the rate at which OpenBLAS's sgemv streams a matrix from the same cache level. A faster step has
+to read fewer bytes per frame (narrower weights: the format reserves f16, bf16 and 8-bit rows), not
+compute faster. Under heavier load (the other runs in the table above) the 512 models lose most:
+their 9-12 MiB of weights share the L3 with everything else running, and what is evicted comes
+back at DRAM speed ({dram:.0f} GB/s measured)."""
+else:
+    stream_verdict = f"""The engine's step reads each weight once per frame with AVX-512 matrix-vector kernels and
+allocates nothing; what separates it from the cache's bandwidth is most likely the work between
+the products (gate nonlinearities, one layer after the other) and, for the 512 models, L3 sharing:
+with the machine busy (load {load_before} before the run, {load_after} after), other processes
+evict part of the 9-12 MiB of weights from the shared L3, and what is refetched comes at DRAM
+speed ({dram:.0f} GB/s measured)."""
+
+def gflops(part, idx):
+    out = []
+    for cell in ("LSTM", "GRU"):
+        for h in (128, 512):
+            w, by, fwd, tr = work(cell, h)
+            v = vals[(cell, h, part)][idx]
+            if v:
+                out.append(v * (fwd if part == "inference" else tr) / 1e9)
+    return out
+bi, tr_ = gflops("inference", 0), gflops("training", 0)
+batch_vs_train = ""
+if bi and tr_ and min(tr_) > 1.5 * max(bi):
+    batch_vs_train = f""" The engine's own training path, whose recurrent products are the
+same kind of small per-timestep GEMM (32 rows instead of 64), reaches {min(tr_):.0f}-{max(tr_):.0f} GFLOP/s
+in the next section against {min(bi):.0f}-{max(bi):.0f} GFLOP/s here: the batched inference path, which
+calls OpenBLAS for each timestep, has room to gain from the training path's kernels."""
 
 analysis = f"""
 The ceilings come from the same run (`bench/machine.py`, numpy on OpenBLAS, one thread): sgemm at
@@ -72,19 +113,18 @@ One frame multiplies every weight once (`W_ih x` and `W_hh h` for each layer) an
 nothing else: 2 FLOPs per 4-byte weight, 0.5 FLOP/byte. Even from L2 ({l2:.0f} GB/s) that allows
 {l2/2:.0f} GFLOP/s, less than the {sgemm:.0f} GFLOP/s the same core reaches in sgemm (which reuses
 every loaded value many times): the step is bound by how fast the weights stream from the cache
-level they live in, and the lower bound per frame is weight bytes / that bandwidth. The 128 models
-(0.62 and 0.83 MiB) fit in a core's 1 MiB L2; the 512 models (9.2 and 12.3 MiB) only in the 32 MiB
-L3 that both cores (and everything else running) share.
+level they live in, and the lower bound per frame is weight bytes / that bandwidth. The reference
+for that bandwidth is OpenBLAS's sgemv on a matrix of similar size in the same cache level (numpy's
+call overhead subtracted); a kernel that streams better than OpenBLAS's sgemv shows above 100%, so
+for those rows the true limit is at least the engine's own rate. The 128 models (0.62 and 0.83 MiB)
+fit in a core's 1 MiB L2; the 512 models (9.2 and 12.3 MiB) only in the 32 MiB L3 that both cores
+(and everything else running) share.
 
-| model | weights per frame | held in | bound (bytes / measured sgemv bandwidth) | gst-rnn | PyTorch |
+| model | weights per frame | held in | time at sgemv's bandwidth | gst-rnn | PyTorch |
 | --- | ---: | --- | ---: | ---: | ---: |
 {chr(10).join(rows_stream)}
 
-The engine's step reads each weight once per frame with AVX-512 matrix-vector kernels and
-allocates nothing, so what most likely separates it from the bound is the work between the
-products (gate nonlinearities, one layer after the other) and, for the 512 models, L3 sharing: with the machine busy (load {load_before} before the
-run, {load_after} after), other processes evict part of the 9-12 MiB of weights from the shared L3,
-and what is refetched comes at DRAM speed ({dram:.0f} GB/s measured).
+{stream_verdict}
 
 PyTorch is an order of magnitude slower for two reasons `bench/torch_step_profile.py` measures in
 the same run: a one-frame call of even a tiny `nn.LSTM(40, 8, 2)` costs {overhead:.0f} us of
@@ -109,7 +149,7 @@ projections (`W_ih` of both layers: 54% of the FLOPs at H = 128, 51% at H = 512)
 per layer over all 6,400 frames; the recurrent products (`W_hh`, the other half) are 100 small
 GEMMs per layer, one per timestep, each waiting for the previous one (M = 64 rows; for an LSTM of
 128, 64 x 128 x 512, 8.4 MFLOP), a shape at which OpenBLAS runs well below its large-matrix rate,
-with the gate nonlinearities in between.
+with the gate nonlinearities in between.{batch_vs_train}
 
 ### Training, batch 32 x 100 frames: bound by compute
 
@@ -172,9 +212,7 @@ It builds `bench/bench_engine` (C, the engine's public API) and runs it and `ben
 `lscpu`: AMD EPYC, CPU family 26 model 2, 2 cores (KVM guest, 1 thread per core), AVX-512;
 L1d 48 KiB and L2 1 MiB per core (lscpu: "96 KiB (2 instances)", "2 MiB (2 instances)"),
 L3 32 MiB shared. The system's `libblas.so.3` is OpenBLAS (pthread), which is what Debian's
-PyTorch links (`BLAS_INFO=generic`), so PyTorch runs on OpenBLAS, like the engine. Earlier the
-same day, with less other work running, `OPENBLAS_NUM_THREADS=1 bench/machine.py` measured
-OpenBLAS sgemm at 125 GFLOP/s on one core; the run below measured its own ceilings under its load.
+PyTorch links (`BLAS_INFO=generic`), so PyTorch runs on OpenBLAS, like the engine.
 
 The machine was shared with other work during the run (load average {load_before} before,
 {load_after} after, on 2 cores): absolute figures are lower than on an idle machine, and the two
