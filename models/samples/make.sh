@@ -19,9 +19,10 @@ sox "$tmp/7.wav" -r 8000 -c 1 -b 16 seven.wav "${trim[@]}" gain -n -3
 espeak-ng -v en-us+f2 -s 140 -w "$tmp/9.wav" "nine"
 sox "$tmp/9.wav" -r 8000 -c 1 -b 16 nine.wav "${trim[@]}" gain -n -3
 
-# "4 0 7", three words with pauses between them.
+# "4 0 7", three words with pauses between them (espeak-ng's default US voice: flite's voices come
+# out as "4 0 2", "1 8 3" or "4 0 8" with digits-ctc.rnn, whose limits models/README.md reports).
 for w in four zero seven; do
-  flite -voice rms -t "$w" -o "$tmp/$w.wav"
+  espeak-ng -v en-us -s 140 -w "$tmp/$w.wav" "$w"
   sox "$tmp/$w.wav" -r 8000 -c 1 -b 16 "$tmp/$w-8k.wav" "${trim[@]}" pad 0.25 0.25
 done
 sox "$tmp/four-8k.wav" "$tmp/zero-8k.wav" "$tmp/seven-8k.wav" four-zero-seven.wav gain -n -3
