@@ -18,7 +18,10 @@
  *   - batch (rnn_forward_batch): sequences sorted by length (longest first) and packed time-major,
  *     so at every timestep the sequences still running are a prefix of the rows; the input
  *     projection is one GEMM over all frames of all sequences and the recurrent product one GEMM
- *     over the running rows per timestep.
+ *     over the running rows per timestep. That product (a few to 64 rows times H x GH) goes to the
+ *     packed small-GEMM kernel of gemm.h, shared with training: W_hh is packed once per call, layer
+ *     and direction into the call's workspace (the model stays untouched), where OpenBLAS's sgemm
+ *     would repack it at every timestep.
  * The model is only read: any number of threads may run these on one model at once.
  */
 #include <cblas.h>
@@ -28,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "kernels.h"
 #include "model_internal.h"
 
@@ -545,9 +549,11 @@ static int batch_plan_init(batch_plan *p, const int *lengths, int B) {
 static size_t packed_row(const batch_plan *p, int r, int t) { return p->offset[t] + (size_t)r; }
 
 /* One direction of one layer over the whole batch. X (N x IN) packed input, Y (N x D) packed
- * output, column block d*H. Scratch: P (N x GH), Hs, Cs, R (B x H), A (B x GH), HN (B x H). */
+ * output, column block d*H. Scratch: P (N x GH), Hs, Cs, R (B x H), A (B x GH), HN (B x H);
+ * pack_hh, pack_hn: room for W_hh's gate rows and (GRU) W_hn packed for rnn_gemm. */
 typedef struct {
   float *P, *Hs, *Cs, *A, *HN, *R;
+  float *pack_hh, *pack_hn;
 } batch_scratch;
 
 static void batch_direction(const rnn_kernel_ops *k, const batch_plan *p, const dir_weights *w,
@@ -555,6 +561,11 @@ static void batch_direction(const rnn_kernel_ops *k, const batch_plan *p, const 
   const int H = w->H, GH = w->GH;
   const int rows = is_gru(w->cell) ? 2 * H : GH;
   input_projection(w, X, (int)p->N, sc->P);
+  /* B = W_hh^T (H x rows): W_hh is stored rows x H, i.e. as B's transpose. */
+  rnn_gemm_b whh, whn;
+  rnn_gemm_b_init(&whh, w->w_hh, (size_t)H, 1, H, rows, sc->pack_hh);
+  if (is_gru(w->cell))
+    rnn_gemm_b_init(&whn, w->w_hh + (size_t)2 * H * (size_t)H, (size_t)H, 1, H, H, sc->pack_hn);
   memset(sc->Hs, 0, (size_t)p->B * (size_t)H * sizeof(float));
   memset(sc->Cs, 0, (size_t)p->B * (size_t)H * sizeof(float));
   for (int s = 0; s < p->maxT; s++) {
@@ -572,17 +583,15 @@ static void batch_direction(const rnn_kernel_ops *k, const batch_plan *p, const 
         memcpy(a + rows, xp + rows, (size_t)(GH - rows) * sizeof(float));
     }
     /* the recurrent product of every running sequence: one GEMM */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, H, 1.0f, sc->Hs, H, w->w_hh, H,
-                1.0f, sc->A, GH);
+    rnn_gemm(n, sc->Hs, 0, (size_t)H, &whh, sc->A, (size_t)GH, 1);
     for (int r = 0; r < n; r++)
       cell_gates(k, w->cell, H, sc->A + (size_t)r * (size_t)GH, sc->Hs + (size_t)r * (size_t)H,
                  sc->R + (size_t)r * (size_t)H);
     if (is_gru(w->cell)) {
       for (int r = 0; r < n; r++)
         memcpy(sc->HN + (size_t)r * (size_t)H, w->b_hh + 2 * H, (size_t)H * sizeof(float));
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, H, H, 1.0f,
-                  w->cell == RNN_CELL_GRU ? sc->Hs : sc->R, H, w->w_hh + (size_t)2 * H * (size_t)H,
-                  H, 1.0f, sc->HN, H);
+      rnn_gemm(n, w->cell == RNN_CELL_GRU ? sc->Hs : sc->R, 0, (size_t)H, &whn, sc->HN, (size_t)H,
+               1);
     }
     for (int r = 0; r < n; r++) {
       float *h = sc->Hs + (size_t)r * (size_t)H;
@@ -620,7 +629,9 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
   const size_t GH = (size_t)max_gate_rows(m), H = (size_t)max_hidden(m);
   const size_t D = (size_t)max_layer_output(m), O = (size_t)rnn_model_output_size(m);
   size_t total = round16(N * IN) + 2 * round16(N * D) + round16(N * GH) + round16(N * O) +
-                 round16(B * GH) + 4 * round16(B * H);
+                 round16(B * GH) + 4 * round16(B * H) +
+                 round16(rnn_gemm_packed_size((int)H, (int)GH)) +
+                 round16(rnn_gemm_packed_size((int)H, (int)H));
   float *block = rnn_aligned_alloc(total * sizeof(float));
   if (!block) {
     batch_plan_free(&p);
@@ -645,6 +656,10 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
   sc.HN = q;
   q += round16(B * H);
   sc.R = q;
+  q += round16(B * H);
+  sc.pack_hh = q;
+  q += round16(rnn_gemm_packed_size((int)H, (int)GH));
+  sc.pack_hn = q;
 
   /* pack time-major, longest sequence first, normalising on the way */
   for (int t = 0; t < p.maxT; t++)

@@ -23,14 +23,8 @@
 
 #include <cblas.h>
 
+#include "gemm.h"
 #include "train_internal.h"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define RNN_TRAIN_X86 1
-#include <immintrin.h>
-#else
-#define RNN_TRAIN_X86 0
-#endif
 
 /* Without this, GCC keeps the clamps and selects of the activations as branches (a comparison
  * could trap) and the kernels do not vectorise. No code here relies on floating-point traps. */
@@ -319,181 +313,16 @@ static void rnn_backward_rows(int nb, int H, int relu, float *G, const float *dy
 #undef R
 
 /* ---------------------------------------------------------------------------------------------
- * Matrix products C (M x N) = A (M x K) B, or C += A B, with B packed into panels of 32 columns.
- *
- * The recurrent product of one frame has M = the running rows (at most RNN_SHARD_ROWS): a general
- * GEMM repacks B on every call, which for 16 rows costs about as much as the arithmetic. Here B
- * (the recurrent weights, fixed for the whole chunk) is packed once per layer and direction, and
- * an AVX-512 kernel keeps an 8 x 32 block of C in registers. The same kernel does the products
- * over all frames (input projection, input gradient, weight gradients), where it measured faster
- * than the Debian OpenBLAS 0.3.21 build, which picks AVX2 kernels on CPUs it does not know.
- * Without AVX-512 (or when forced, for tests) the BLAS does every product.
+ * Matrix products: the packed kernel of gemm.h. B (the weights, fixed for the whole chunk) is
+ * packed once per layer and direction; the same kernel does the products over all frames (input
+ * projection, input gradient, weight gradients), where it measured faster than the Debian OpenBLAS
+ * 0.3.21 build.
  * ------------------------------------------------------------------------------------------- */
-#define PANEL 32
+void rnn_train_force_blas(int on) { rnn_gemm_force_blas(on); }
 
-typedef struct {
-  const float *w; /* the weights as stored: B itself (ld ldw) or its transpose */
-  size_t ldw;
-  int transposed; /* B[k][n] = w[n * ldw + k] when set, w[k * ldw + n] otherwise */
-  int K, N;
-  float *packed; /* panels, or NULL when the BLAS is used */
-  int panel_k;   /* rows of each panel (K, or more for a view of some rows) */
-} rec_matrix;
-
-static size_t packed_size(int K, int N) { return (size_t)((N + PANEL - 1) / PANEL) * PANEL * K; }
-
-static _Atomic int force_blas = 0;
-void rnn_train_force_blas(int on) { force_blas = on ? 1 : 0; }
-
-#if RNN_TRAIN_X86
-static int have_avx512(void) {
-  if (force_blas)
-    return 0;
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") ? 1 : 0;
-}
-#else
-static int have_avx512(void) { return 0; }
-#endif
-
-/* Sets up B; packs it into `space` (packed_size(K, N) floats) when the kernel will be used. */
-static void rec_matrix_init(rec_matrix *b, const float *w, size_t ldw, int transposed, int K, int N,
-                            float *space) {
-  b->w = w;
-  b->ldw = ldw;
-  b->transposed = transposed;
-  b->K = K;
-  b->N = N;
-  b->packed = NULL;
-  b->panel_k = K;
-  if (!have_avx512())
-    return;
-  const int np = (N + PANEL - 1) / PANEL;
-  for (int p = 0; p < np; p++) {
-    float *panel = space + (size_t)p * K * PANEL;
-    const int n0 = p * PANEL, nc = N - n0 < PANEL ? N - n0 : PANEL;
-    if (nc < PANEL)
-      memset(panel, 0, sizeof(float) * (size_t)K * PANEL);
-    if (transposed) {
-      /* Read each row of w once, contiguously; the panel (K x 32) stays in L1. */
-      for (int c = 0; c < nc; c++) {
-        const float *src = w + (size_t)(n0 + c) * ldw;
-        for (int k = 0; k < K; k++)
-          panel[(size_t)k * PANEL + c] = src[k];
-      }
-    } else {
-      for (int k = 0; k < K; k++)
-        memcpy(panel + (size_t)k * PANEL, w + (size_t)k * ldw + n0, sizeof(float) * (size_t)nc);
-    }
-  }
-  b->packed = space;
-}
-
-#if RNN_TRAIN_X86
-/* mr rows (a constant after inlining) of C against one panel. */
-__attribute__((target("avx512f"), always_inline)) static inline void
-rec_block_avx512(const int mr, int K, const float *A, size_t rs, size_t ks, const float *bp,
-                 float *C, size_t ldc, __mmask16 m0, __mmask16 m1, int accumulate) {
-  __m512 c0[8], c1[8];
-  for (int r = 0; r < mr; r++) {
-    if (accumulate) {
-      c0[r] = _mm512_maskz_loadu_ps(m0, C + (size_t)r * ldc);
-      c1[r] = _mm512_maskz_loadu_ps(m1, C + (size_t)r * ldc + 16);
-    } else {
-      c0[r] = _mm512_setzero_ps();
-      c1[r] = _mm512_setzero_ps();
-    }
-  }
-  for (int k = 0; k < K; k++) {
-    const __m512 b0 = _mm512_loadu_ps(bp + (size_t)k * PANEL);
-    const __m512 b1 = _mm512_loadu_ps(bp + (size_t)k * PANEL + 16);
-    for (int r = 0; r < mr; r++) {
-      const __m512 a = _mm512_set1_ps(A[(size_t)r * rs + (size_t)k * ks]);
-      c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
-      c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
-    }
-  }
-  for (int r = 0; r < mr; r++) {
-    _mm512_mask_storeu_ps(C + (size_t)r * ldc, m0, c0[r]);
-    _mm512_mask_storeu_ps(C + (size_t)r * ldc + 16, m1, c1[r]);
-  }
-}
-
-/* Rows r0..r1-1 of C against panel p; A's element (r, k) is A[r * rs + k * ks]. */
-__attribute__((target("avx512f"))) static void rec_panel_avx512(int r0, int r1, const float *A,
-                                                               size_t rs, size_t ks,
-                                                               const rec_matrix *b, int p, float *C,
-                                                               size_t ldc, int accumulate) {
-  const int K = b->K, cols = b->N - p * PANEL;
-  const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1u);
-  const __mmask16 m1 = cols >= 32   ? (__mmask16)0xFFFF
-                       : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1u)
-                                   : (__mmask16)0;
-  const float *bp = b->packed + (size_t)p * b->panel_k * PANEL;
-  float *cp = C + (size_t)p * PANEL;
-  int r = r0;
-  for (; r + 8 <= r1; r += 8)
-    rec_block_avx512(8, K, A + (size_t)r * rs, rs, ks, bp, cp + (size_t)r * ldc, ldc, m0, m1,
-                     accumulate);
-  if (r1 - r >= 4) {
-    rec_block_avx512(4, K, A + (size_t)r * rs, rs, ks, bp, cp + (size_t)r * ldc, ldc, m0, m1,
-                     accumulate);
-    r += 4;
-  }
-  if (r1 - r >= 2) {
-    rec_block_avx512(2, K, A + (size_t)r * rs, rs, ks, bp, cp + (size_t)r * ldc, ldc, m0, m1,
-                     accumulate);
-    r += 2;
-  }
-  if (r1 - r >= 1)
-    rec_block_avx512(1, K, A + (size_t)r * rs, rs, ks, bp, cp + (size_t)r * ldc, ldc, m0, m1,
-                     accumulate);
-}
-
-/* Blocks of 16 rows, each against every panel: the rows' part of A stays in L1 while the panels
- * stream from L2 (measured best for both the 16-row recurrent products and the all-frames ones). */
-__attribute__((target("avx512f"))) static void rec_gemm_avx512(int M, const float *A, size_t rs,
-                                                              size_t ks, const rec_matrix *b,
-                                                              float *C, size_t ldc, int accumulate) {
-  const int np = (b->N + PANEL - 1) / PANEL;
-  for (int r0 = 0; r0 < M; r0 += 16) {
-    int r1 = r0 + 16 < M ? r0 + 16 : M;
-    for (int p = 0; p < np; p++)
-      rec_panel_avx512(r0, r1, A, rs, ks, b, p, C, ldc, accumulate);
-  }
-}
-#endif
-
-/* C (M x N, ldc) = A B, or += when accumulate; A is M x K (lda) or, when a_trans, stored as its
- * transpose K x M (lda). */
-static void gemm_ab(int M, const float *A, int a_trans, size_t lda, const rec_matrix *b, float *C,
-                    size_t ldc, int accumulate) {
-#if RNN_TRAIN_X86
-  if (b->packed && a_trans) {
-    /* A transposed (the weight gradients, K = all frames): rows of A are columns in memory, so
-     * K is cut into blocks of 256 that keep A's block and the panels' block in L1 (measured
-     * 1.3-1.5x faster for K = 1600). */
-    for (int k0 = 0; k0 < b->K; k0 += 256) {
-      rec_matrix view = *b;
-      view.K = b->K - k0 < 256 ? b->K - k0 : 256;
-      view.packed = b->packed + (size_t)k0 * PANEL;
-      rec_gemm_avx512(M, A + (size_t)k0 * lda, 1, lda, &view, C, ldc, accumulate || k0 > 0);
-    }
-    return;
-  }
-  if (b->packed) {
-    rec_gemm_avx512(M, A, lda, 1, b, C, ldc, accumulate);
-    return;
-  }
-#endif
-  cblas_sgemm(CblasRowMajor, a_trans ? CblasTrans : CblasNoTrans,
-              b->transposed ? CblasTrans : CblasNoTrans, M, b->N, b->K, 1.0f, A, (int)lda, b->w,
-              (int)b->ldw, accumulate ? 1.0f : 0.0f, C, (int)ldc);
-}
-
-static void rec_gemm(int M, const float *A, size_t lda, const rec_matrix *b, float *C, size_t ldc,
+static void rec_gemm(int M, const float *A, size_t lda, const rnn_gemm_b *b, float *C, size_t ldc,
                      int accumulate) {
-  gemm_ab(M, A, 0, lda, b, C, ldc, accumulate);
+  rnn_gemm(M, A, 0, lda, b, C, ldc, accumulate);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -632,7 +461,7 @@ static size_t layout(rnn_shard *s, const rnn_model *m, const rnn_train_config *c
   size_t packmax = 0;
   for (int l = 0; l < m->num_layers; l++) {
     int H = m->layers[l].hidden_size, GH = m->layers[l].gates * H;
-    size_t a = packed_size(H, GH), b = packed_size(GH, H);
+    size_t a = rnn_gemm_packed_size(H, GH), b = rnn_gemm_packed_size(GH, H);
     packmax = a > packmax ? a : packmax;
     packmax = b > packmax ? b : packmax;
   }
@@ -641,8 +470,8 @@ static size_t layout(rnn_shard *s, const rnn_model *m, const rnn_train_config *c
   size_t bigmax = 0;
   for (int l = 0; l < m->num_layers; l++) {
     int H = m->layers[l].hidden_size, GH = m->layers[l].gates * H, nin = m->layers[l].input_size;
-    size_t cand[4] = {packed_size(nin, GH), packed_size(GH, nin), packed_size((int)TB, nin),
-                      packed_size((int)TB, H)};
+    size_t cand[4] = {rnn_gemm_packed_size(nin, GH), rnn_gemm_packed_size(GH, nin),
+                      rnn_gemm_packed_size((int)TB, nin), rnn_gemm_packed_size((int)TB, H)};
     for (int k = 0; k < 4; k++)
       bigmax = cand[k] > bigmax ? cand[k] : bigmax;
   }
@@ -800,9 +629,9 @@ static void dir_forward(const dir_pass *p, float *tmp, float *bias, float *const
   dir_buffers *db = p->buf;
 
   /* Input projection of every frame at once: gates = x W_ih^T. */
-  rec_matrix wih;
-  rec_matrix_init(&wih, w_ih, (size_t)nin, 1, nin, GH, packbig);
-  gemm_ab(p->T * B, p->x, 0, p->ldx, &wih, db->gates, (size_t)GH, 0);
+  rnn_gemm_b wih;
+  rnn_gemm_b_init(&wih, w_ih, (size_t)nin, 1, nin, GH, packbig);
+  rnn_gemm(p->T * B, p->x, 0, p->ldx, &wih, db->gates, (size_t)GH, 0);
   /* Biases folded into the kernels; GRU keeps b_hn apart because r multiplies it. */
   for (int j = 0; j < GH; j++)
     bias[j] = b_ih[j] + b_hh[j];
@@ -810,12 +639,12 @@ static void dir_forward(const dir_pass *p, float *tmp, float *bias, float *const
     for (int j = 2 * H; j < 3 * H; j++)
       bias[j] = b_ih[j];
   /* h W_hh^T: B = W_hh^T (K = H). GRU_RESET_BEFORE multiplies r|z rows by h, n rows by r*h. */
-  rec_matrix whh, whn;
+  rnn_gemm_b whh, whn;
   if (L->cell == RNN_CELL_GRU_RESET_BEFORE) {
-    rec_matrix_init(&whh, w_hh, (size_t)H, 1, H, 2 * H, pack[0]);
-    rec_matrix_init(&whn, w_hh + (size_t)2 * H * H, (size_t)H, 1, H, H, pack[1]);
+    rnn_gemm_b_init(&whh, w_hh, (size_t)H, 1, H, 2 * H, pack[0]);
+    rnn_gemm_b_init(&whn, w_hh + (size_t)2 * H * H, (size_t)H, 1, H, H, pack[1]);
   } else {
-    rec_matrix_init(&whh, w_hh, (size_t)H, 1, H, GH, pack[0]);
+    rnn_gemm_b_init(&whh, w_hh, (size_t)H, 1, H, GH, pack[0]);
   }
 
   for (int s = 0; s < p->T; s++) {
@@ -872,12 +701,12 @@ static void dir_backward(const dir_pass *p, const float *dy, size_t lddy, float 
   const int relu = L->cell == RNN_CELL_RNN_RELU;
 
   /* dh_prev = d(pre-activations) W_hh: B = W_hh (K = GH rows, N = H). */
-  rec_matrix whh, whn;
+  rnn_gemm_b whh, whn;
   if (L->cell == RNN_CELL_GRU_RESET_BEFORE) {
-    rec_matrix_init(&whh, w_hh, (size_t)H, 0, 2 * H, H, pack[0]);
-    rec_matrix_init(&whn, w_hh + (size_t)2 * H * H, (size_t)H, 0, H, H, pack[1]);
+    rnn_gemm_b_init(&whh, w_hh, (size_t)H, 0, 2 * H, H, pack[0]);
+    rnn_gemm_b_init(&whn, w_hh + (size_t)2 * H * H, (size_t)H, 0, H, H, pack[1]);
   } else {
-    rec_matrix_init(&whh, w_hh, (size_t)H, 0, GH, H, pack[0]);
+    rnn_gemm_b_init(&whh, w_hh, (size_t)H, 0, GH, H, pack[0]);
   }
   memset(dh, 0, sizeof(float) * (size_t)B * H);
   if (dc)
@@ -931,9 +760,9 @@ static void dir_backward(const dir_pass *p, const float *dy, size_t lddy, float 
   const size_t TB = (size_t)T * B;
   float *g_wih = grad + dp->w_ih, *g_whh = grad + dp->w_hh, *g_bih = grad + dp->b_ih,
         *g_bhh = grad + dp->b_hh;
-  rec_matrix bm;
-  rec_matrix_init(&bm, p->x, p->ldx, 0, (int)TB, nin, packbig); /* dW_ih += dA^T x */
-  gemm_ab(GH, db->gates, 1, (size_t)GH, &bm, g_wih, (size_t)nin, 1);
+  rnn_gemm_b bm;
+  rnn_gemm_b_init(&bm, p->x, p->ldx, 0, (int)TB, nin, packbig); /* dW_ih += dA^T x */
+  rnn_gemm(GH, db->gates, 1, (size_t)GH, &bm, g_wih, (size_t)nin, 1);
   add_column_sums(g_bih, db->gates, TB, GH, (size_t)GH);
   const float *rec = L->cell == RNN_CELL_GRU ? db->dhh : db->gates; /* d(W_hh h + b_hh) */
   add_column_sums(g_bhh, rec, TB, GH, (size_t)GH);
@@ -943,21 +772,21 @@ static void dir_backward(const dir_pass *p, const float *dy, size_t lddy, float 
   if (T > 1) {
     const float *hprev = p->d == 0 ? p->y : p->y + (size_t)B * p->ldy;
     const float *drec = p->d == 0 ? rec + (size_t)B * GH : rec;
-    rec_matrix_init(&bm, hprev, p->ldy, 0, (T - 1) * B, H, packbig);
-    gemm_ab(M, drec, 1, (size_t)GH, &bm, g_whh, (size_t)H, 1);
+    rnn_gemm_b_init(&bm, hprev, p->ldy, 0, (T - 1) * B, H, packbig);
+    rnn_gemm(M, drec, 1, (size_t)GH, &bm, g_whh, (size_t)H, 1);
   }
   if (p->h0_carried) {
     /* The first frame's h_prev is the state carried from the previous chunk. */
-    rec_matrix_init(&bm, p->h0, (size_t)H, 0, B, H, packbig);
-    gemm_ab(M, rec, 1, (size_t)GH, &bm, g_whh, (size_t)H, 1);
+    rnn_gemm_b_init(&bm, p->h0, (size_t)H, 0, B, H, packbig);
+    rnn_gemm(M, rec, 1, (size_t)GH, &bm, g_whh, (size_t)H, 1);
   }
   if (L->cell == RNN_CELL_GRU_RESET_BEFORE) {
-    rec_matrix_init(&bm, db->aux, (size_t)H, 0, (int)TB, H, packbig);
-    gemm_ab(H, db->gates + 2 * H, 1, (size_t)GH, &bm, g_whh + (size_t)2 * H * H, (size_t)H, 1);
+    rnn_gemm_b_init(&bm, db->aux, (size_t)H, 0, (int)TB, H, packbig);
+    rnn_gemm(H, db->gates + 2 * H, 1, (size_t)GH, &bm, g_whh + (size_t)2 * H * H, (size_t)H, 1);
   }
   if (dx) {
-    rec_matrix_init(&bm, w_ih, (size_t)nin, 0, GH, nin, packbig); /* dx = dA W_ih */
-    gemm_ab((int)TB, db->gates, 0, (size_t)GH, &bm, dx, lddx, dx_accumulate);
+    rnn_gemm_b_init(&bm, w_ih, (size_t)nin, 0, GH, nin, packbig); /* dx = dA W_ih */
+    rnn_gemm((int)TB, db->gates, 0, (size_t)GH, &bm, dx, lddx, dx_accumulate);
   }
 }
 
