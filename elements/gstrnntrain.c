@@ -1929,11 +1929,7 @@ gst_rnn_train_class_init (GstRnnTrainClass * klass)
   const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
 
   GST_DEBUG_CATEGORY_INIT (rnn_train_debug, "rnntrain", 0, "RNN training sink");
-  gst_tag_register (GST_RNN_TAG_LABEL, GST_TAG_FLAG_META, G_TYPE_STRING, "rnn label",
-      "label of a training sequence: a class name or a transcript", gst_tag_merge_use_first);
-  gst_tag_register (GST_RNN_TAG_GROUP, GST_TAG_FLAG_META, G_TYPE_STRING, "rnn group",
-      "training sequences of one group stay on one side of the validation split",
-      gst_tag_merge_use_first);
+  gst_rnn_register_tags ();
 
   gobject_class->set_property = gst_rnn_train_set_property;
   gobject_class->get_property = gst_rnn_train_get_property;

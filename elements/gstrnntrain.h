@@ -8,18 +8,13 @@
 #include <gst/base/gstbasesink.h>
 
 #include "rnn.h"
+#include "rnnresults.h"
 
 G_BEGIN_DECLS
 
 #define GST_TYPE_RNN_TRAIN (gst_rnn_train_get_type ())
 G_DECLARE_FINAL_TYPE (GstRnnTrain, gst_rnn_train, GST, RNN_TRAIN, GstBaseSink)
 
-/* The tag that carries a sequence's label (a class name, or a transcript for
- * task=transcription). Registered by the element's class; string, merge: use the first. */
-#define GST_RNN_TAG_LABEL "rnn-label"
-/* Optional: sequences with the same group (e.g. augmented copies of one recording, or one
- * speaker) always land on the same side of the validation split. String. */
-#define GST_RNN_TAG_GROUP "rnn-group"
 
 typedef enum {
   GST_RNN_TRAIN_TASK_CLASSIFICATION = 0,

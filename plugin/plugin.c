@@ -6,11 +6,14 @@
 #endif
 
 #include "rnnelements.h"
+#include "rnnresults.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
   gboolean ok = FALSE;
+
+  gst_rnn_register_tags ();
 
   ok |= GST_ELEMENT_REGISTER (rnnfeatures, plugin);
   ok |= GST_ELEMENT_REGISTER (rnninfer, plugin);

@@ -134,3 +134,13 @@ gst_rnn_is_reset_event (GstEvent * event)
   s = gst_event_get_structure (event);
   return s != NULL && gst_structure_has_name (s, GST_RNN_RESET_EVENT_NAME);
 }
+
+void
+gst_rnn_register_tags (void)
+{
+  gst_tag_register (GST_RNN_TAG_LABEL, GST_TAG_FLAG_META, G_TYPE_STRING, "rnn label",
+      "label of a training sequence: a class name or a transcript", gst_tag_merge_use_first);
+  gst_tag_register (GST_RNN_TAG_GROUP, GST_TAG_FLAG_META, G_TYPE_STRING, "rnn group",
+      "training sequences of one group stay on one side of the validation split",
+      gst_tag_merge_use_first);
+}

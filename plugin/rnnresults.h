@@ -18,6 +18,17 @@ G_BEGIN_DECLS
 #define GST_RNN_RESET_EVENT_NAME "rnn-reset"         /* custom downstream serialized: resets state */
 #define GST_RNN_FEATURE_SETTINGS_NAME "rnn-feature-settings" /* sticky custom downstream event */
 
+/* The tag that carries a training sequence's label (a class name, or a transcript for
+ * task=transcription); string, merge: use the first. */
+#define GST_RNN_TAG_LABEL "rnn-label"
+/* Optional: training sequences with the same group (e.g. augmented copies of one recording, or one
+ * speaker) always land on the same side of the validation split. String. */
+#define GST_RNN_TAG_GROUP "rnn-group"
+
+/* Registers the tags above (idempotent). Called when the plugin loads, so that any element of a
+ * pipeline (e.g. taginject tags="rnn-label=zero") can use them before rnntrain exists. */
+void gst_rnn_register_tags (void);
+
 typedef struct {
   const gchar *text;
   guint64 start, end; /* stream time ns */
