@@ -27,5 +27,5 @@ if grep -qs '^ *[0-9]' /proc/asound/cards; then
     sed -n 's/.*rnn-classification, label=(string)\([a-z]*\).*confidence=(double)\([0-9.]*\).*/  heard: \1 (\2)/p' || true
 else
   echo
-  echo "(no sound card here: the live microphone part is skipped; see README, 'Live microphone')"
+  echo "(no sound card here: the live microphone part is skipped; README's Examples show the microphone pipelines and ALSA's file plugin)"
 fi
