@@ -46,6 +46,37 @@ harness_bus (GstHarness * h)
   return bus;
 }
 
+/* One rnntrain under a harness, writing to a fresh temporary model file, with its own bus. */
+typedef struct {
+  gchar *out;
+  GstHarness *h;
+  GstBus *bus;
+} TrainRun;
+
+/* props: rnntrain's properties besides output. */
+static TrainRun
+train_run_new (const gchar * name, const gchar * props)
+{
+  TrainRun run;
+  gchar *desc;
+
+  run.out = tmp_path (name);
+  desc = g_strdup_printf ("output=%s %s", run.out, props);
+  run.h = harness_new (desc);
+  g_free (desc);
+  run.bus = harness_bus (run.h);
+  return run;
+}
+
+static void
+train_run_free (TrainRun * run)
+{
+  gst_harness_teardown (run->h);
+  gst_object_unref (run->bus);
+  g_unlink (run->out);
+  g_free (run->out);
+}
+
 static void
 start_stream (GstHarness * h, const gchar * stream_id)
 {
@@ -211,11 +242,11 @@ GST_END_TEST;
  * new label and at STREAM_START; features.* from the sticky settings event. */
 GST_START_TEST (test_labels_and_sequences)
 {
-  gchar *out = tmp_path ("labels.rnn");
-  gchar *props = g_strdup_printf ("output=%s epochs=1 validation-split=0 "
-      "architecture=\"gru(4) dense(softmax)\" label=maybe", out);
-  GstHarness *h = harness_new (props);
-  GstBus *bus = harness_bus (h);
+  TrainRun run = train_run_new ("labels.rnn", "epochs=1 validation-split=0 "
+      "architecture=\"gru(4) dense(softmax)\" label=maybe");
+  GstHarness *h = run.h;
+  GstBus *bus = run.bus;
+  gchar *out = run.out;
   guint32 rng = 7;
 
   start_stream (h, "s1");
@@ -263,11 +294,7 @@ GST_START_TEST (test_labels_and_sequences)
   fail_unless (mean != NULL && scale != NULL);
   rnn_model_unref (m);
 
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
-  g_unlink (out);
-  g_free (out);
-  g_free (props);
+  train_run_free (&run);
 }
 
 GST_END_TEST;
@@ -275,11 +302,10 @@ GST_END_TEST;
 /* The classes property fixes the output order. */
 GST_START_TEST (test_classes_property)
 {
-  gchar *out = tmp_path ("classes.rnn");
-  gchar *props = g_strdup_printf ("output=%s epochs=1 validation-split=0 classes=\"up, down\" "
-      "architecture=\"gru(4) dense(softmax)\"", out);
-  GstHarness *h = harness_new (props);
-  GstBus *bus = harness_bus (h);
+  TrainRun run = train_run_new ("classes.rnn", "epochs=1 validation-split=0 classes=\"up, down\" "
+      "architecture=\"gru(4) dense(softmax)\"");
+  GstHarness *h = run.h;
+  gchar *out = run.out;
   guint32 rng = 1;
 
   start_stream (h, "s");
@@ -292,11 +318,7 @@ GST_START_TEST (test_classes_property)
   static const gchar *const classes[] = { "up", "down" };
   assert_labels (m, classes, 2);
   rnn_model_unref (m);
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
-  g_unlink (out);
-  g_free (out);
-  g_free (props);
+  train_run_free (&run);
 }
 
 GST_END_TEST;
@@ -304,11 +326,11 @@ GST_END_TEST;
 /* One rnn-train-progress message per epoch, with the documented fields. */
 GST_START_TEST (test_progress_messages)
 {
-  gchar *out = tmp_path ("progress.rnn");
-  gchar *props = g_strdup_printf ("output=%s epochs=3 validation-split=0.25 batch-size=4 "
-      "architecture=\"gru(4) dense(softmax)\"", out);
-  GstHarness *h = harness_new (props);
-  GstBus *bus = harness_bus (h);
+  TrainRun run = train_run_new ("progress.rnn", "epochs=3 validation-split=0.25 batch-size=4 "
+      "architecture=\"gru(4) dense(softmax)\"");
+  GstHarness *h = run.h;
+  GstBus *bus = run.bus;
+  gchar *out = run.out;
   guint32 rng = 3;
   GstMessage *msg;
   gint seen = 0;
@@ -343,11 +365,7 @@ GST_START_TEST (test_progress_messages)
   int64_t epochs;
   fail_unless (rnn_model_meta_int (m, "train.epochs", &epochs) && epochs == 3);
   rnn_model_unref (m);
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
-  g_unlink (out);
-  g_free (out);
-  g_free (props);
+  train_run_free (&run);
 }
 
 GST_END_TEST;
@@ -355,11 +373,10 @@ GST_END_TEST;
 /* A group (rnn-group tag) goes wholly to one side of the validation split. */
 GST_START_TEST (test_groups_stay_together)
 {
-  gchar *out = tmp_path ("groups.rnn");
-  gchar *props = g_strdup_printf ("output=%s epochs=1 validation-split=0.25 "
-      "architecture=\"gru(4) dense(softmax)\"", out);
-  GstHarness *h = harness_new (props);
-  GstBus *bus = harness_bus (h);
+  TrainRun run = train_run_new ("groups.rnn", "epochs=1 validation-split=0.25 "
+      "architecture=\"gru(4) dense(softmax)\"");
+  GstHarness *h = run.h;
+  gchar *out = run.out;
   guint32 rng = 9;
 
   start_stream (h, "s");
@@ -382,11 +399,7 @@ GST_START_TEST (test_groups_stay_together)
   fail_unless (rnn_model_meta_string (m, "train.data", &data));
   fail_unless (strstr (data, "8 training and 8 validation") != NULL, "%s", data);
   rnn_model_unref (m);
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
-  g_unlink (out);
-  g_free (out);
-  g_free (props);
+  train_run_free (&run);
 }
 
 GST_END_TEST;
@@ -394,11 +407,11 @@ GST_END_TEST;
 /* A small GRU separates two trends: the fit really learns, and the best model is saved. */
 GST_START_TEST (test_learns_two_classes)
 {
-  gchar *out = tmp_path ("learn.rnn");
-  gchar *props = g_strdup_printf ("output=%s epochs=30 validation-split=0.25 batch-size=8 "
-      "learning-rate=0.01 architecture=\"gru(8) dense(softmax)\"", out);
-  GstHarness *h = harness_new (props);
-  GstBus *bus = harness_bus (h);
+  TrainRun run = train_run_new ("learn.rnn", "epochs=30 validation-split=0.25 batch-size=8 "
+      "learning-rate=0.01 architecture=\"gru(8) dense(softmax)\"");
+  GstHarness *h = run.h;
+  GstBus *bus = run.bus;
+  gchar *out = run.out;
   guint32 rng = 11;
 
   start_stream (h, "s");
@@ -425,11 +438,7 @@ GST_START_TEST (test_learns_two_classes)
   fail_unless (rnn_model_meta_float (m, "train.val-accuracy", &acc));
   fail_unless (acc >= 0.9, "val accuracy %f", acc);
   rnn_model_unref (m);
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
-  g_unlink (out);
-  g_free (out);
-  g_free (props);
+  train_run_free (&run);
 }
 
 GST_END_TEST;
@@ -459,11 +468,11 @@ push_transcript (GstHarness * h, const gchar * text, guint32 * rng)
 /* task=transcription: CTC over the characters of the transcripts, spaces dropped. */
 GST_START_TEST (test_transcription)
 {
-  gchar *out = tmp_path ("ctc.rnn");
-  gchar *props = g_strdup_printf ("output=%s epochs=40 validation-split=0.2 batch-size=8 "
-      "learning-rate=0.02 task=transcription architecture=\"bigru(16) dense(softmax)\"", out);
-  GstHarness *h = harness_new (props);
-  GstBus *bus = harness_bus (h);
+  TrainRun run = train_run_new ("ctc.rnn", "epochs=40 validation-split=0.2 batch-size=8 "
+      "learning-rate=0.02 task=transcription architecture=\"bigru(16) dense(softmax)\"");
+  GstHarness *h = run.h;
+  GstBus *bus = run.bus;
+  gchar *out = run.out;
   guint32 rng = 21;
   static const gchar *const texts[] = { "a b", "b a", "a a b", "b", "a b b a", "b b", "a",
     "b a a"
@@ -495,11 +504,7 @@ GST_START_TEST (test_transcription)
   fail_unless (rnn_model_meta_float (m, "train.val-accuracy", &acc));
   fail_unless (acc >= 0.8, "1 - token error rate %f", acc);
   rnn_model_unref (m);
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
-  g_unlink (out);
-  g_free (out);
-  g_free (props);
+  train_run_free (&run);
 }
 
 GST_END_TEST;
@@ -620,11 +625,11 @@ push_eos_thread (gpointer data)
 /* Pausing while training goes on; stopping cancels training promptly and writes nothing. */
 GST_START_TEST (test_stop_cancels_training)
 {
-  gchar *out = tmp_path ("cancel.rnn");
-  gchar *props = g_strdup_printf ("output=%s epochs=100000 batch-size=1 validation-split=0 "
-      "architecture=\"gru(32) dense(softmax)\"", out);
-  GstHarness *h = harness_new (props);
-  GstBus *bus = harness_bus (h);
+  TrainRun run = train_run_new ("cancel.rnn", "epochs=100000 batch-size=1 validation-split=0 "
+      "architecture=\"gru(32) dense(softmax)\"");
+  GstHarness *h = run.h;
+  GstBus *bus = run.bus;
+  gchar *out = run.out;
   guint32 rng = 13;
 
   start_stream (h, "s");
@@ -650,10 +655,7 @@ GST_START_TEST (test_stop_cancels_training)
   fail_unless (waited < 5 * G_USEC_PER_SEC, "stopping took %" G_GINT64_FORMAT " us", waited);
   fail_if (g_file_test (out, G_FILE_TEST_EXISTS));
   fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR) == NULL);
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
-  g_free (out);
-  g_free (props);
+  train_run_free (&run);
 }
 
 GST_END_TEST;
