@@ -584,6 +584,23 @@ static int decode_floats(loader *ld, const char *name, const uint8_t *src, uint6
   return RNN_OK;
 }
 
+/* "input.normalization": absent or "none" = off, "sequence" = per-sequence normalisation. Any
+ * other value is an error, never ignored: a model run without the normalisation it was trained
+ * with gives confident garbage. */
+static int parse_input_normalization(loader *ld, const meta_view *v, uint32_t n, int *seq_norm) {
+  const meta_view *e = find_meta(v, n, RNN_SEQ_NORM_KEY);
+  *seq_norm = 0;
+  if (!e) return RNN_OK;
+  if (e->type != RNN_META_STRING)
+    return fail(ld, "'%s' must be a string, it is %s", RNN_SEQ_NORM_KEY, meta_type_name(e->type));
+  if (bytes_equal_str(e->str, e->str_len, RNN_SEQ_NORM_VALUE))
+    *seq_norm = 1;
+  else if (!bytes_equal_str(e->str, e->str_len, "none"))
+    return fail(ld, "'%s' is '%.*s%s', it must be '%s' or 'none'", RNN_SEQ_NORM_KEY,
+                e->str_len > 40 ? 40 : (int)e->str_len, e->str, e->str_len > 40 ? "..." : "", RNN_SEQ_NORM_VALUE);
+  return RNN_OK;
+}
+
 static int check_well_known(loader *ld, const meta_view *v, uint32_t n, const arch_desc *a) {
   const meta_view *task = find_meta(v, n, "task");
   if (task && task->type != RNN_META_STRING)
@@ -658,10 +675,11 @@ static int copy_meta(loader *ld, rnn_model *m, const meta_view *v) {
 
 static int build_model(loader *ld, const arch_desc *a, const meta_view *meta, uint32_t n_meta,
                        const tensor_spec *specs, tensor_view *const *views, int n_specs, tensor_view *norm[2],
-                       const uint8_t *data_section, rnn_model **out) {
+                       int seq_norm, const uint8_t *data_section, rnn_model **out) {
   int rc;
   rnn_model *m = rnn_model_new(a->input_size);
   if (!m) return build_fail(ld, RNN_ENOMEM, "new");
+  m->seq_norm = seq_norm;
   for (int l = 0; l < a->layers; l++)
     if ((rc = rnn_model_add_layer(m, a->cell[l], a->hidden[l], a->bidirectional[l]))) {
       build_fail(ld, rc, "layers");
@@ -696,8 +714,12 @@ static int build_model(loader *ld, const arch_desc *a, const meta_view *meta, ui
     free(buf);
     if (rc) goto error;
   }
+  /* The format's own keys (the architecture, the per-sequence normalisation mode) became the
+   * model's structure above; they are not user metadata. */
   for (uint32_t i = 0; i < n_meta; i++)
-    if (!has_prefix(meta[i].key, meta[i].key_len, ARCH_PREFIX) && (rc = copy_meta(ld, m, &meta[i]))) goto error;
+    if (!has_prefix(meta[i].key, meta[i].key_len, ARCH_PREFIX) &&
+        !bytes_equal_str(meta[i].key, meta[i].key_len, RNN_SEQ_NORM_KEY) && (rc = copy_meta(ld, m, &meta[i])))
+      goto error;
   *out = m;
   return RNN_OK;
 error:
@@ -782,7 +804,7 @@ static int load_buffer(loader *ld, const uint8_t *data, size_t size, rnn_model *
   tensor_view *matched[RNN_MAX_TENSORS];
   tensor_view *norm[2] = {NULL, NULL};
   arch_desc arch;
-  int rc;
+  int rc, seq_norm = 0;
 
   if ((rc = parse_header(ld, data, size, &h))) return rc;
 
@@ -839,8 +861,10 @@ static int load_buffer(loader *ld, const uint8_t *data, size_t size, rnn_model *
       goto done;
     }
   if ((rc = check_well_known(ld, meta, h.meta_count, &arch))) goto done;
+  if ((rc = parse_input_normalization(ld, meta, h.meta_count, &seq_norm))) goto done;
 
-  rc = build_model(ld, &arch, meta, h.meta_count, specs, matched, n_specs, norm, data + h.data_offset, out);
+  rc = build_model(ld, &arch, meta, h.meta_count, specs, matched, n_specs, norm, seq_norm, data + h.data_offset,
+                   out);
 done:
   free(meta);
   return rc;
@@ -1027,12 +1051,13 @@ static void write_arch_meta(wbuf *b, const arch_desc *a) {
   wb_meta_string(b, "arch.pool", rnn_pool_name(a->pool));
 }
 
-/* User metadata in insertion order; "arch." keys are the format's own and are not written. */
+/* User metadata in insertion order; "arch." keys and "input.normalization" are the format's own and are
+ * written from the model, not from its metadata. */
 static int write_user_meta(wbuf *b, const rnn_model *m, uint32_t *count, save_error *e) {
   for (int i = 0; i < m->num_meta; i++) {
     const rnn_meta_entry *x = &m->meta[i];
     size_t kl = strlen(x->key);
-    if (has_prefix((const uint8_t *)x->key, kl, ARCH_PREFIX)) continue;
+    if (has_prefix((const uint8_t *)x->key, kl, ARCH_PREFIX) || strcmp(x->key, RNN_SEQ_NORM_KEY) == 0) continue;
     if (!key_valid((const uint8_t *)x->key, kl))
       return save_fail(e, RNN_EINVAL, "metadata key '%s' is not 1..%u bytes of UTF-8 without control characters",
                        x->key, MAX_KEY_BYTES);
@@ -1105,6 +1130,12 @@ static int serialize(const rnn_model *m, void **data, size_t *size, save_error *
   wbuf meta = {0}, dir = {0};
   uint32_t meta_count = (uint32_t)(5 + 3 * a.layers);
   write_arch_meta(&meta, &a);
+  /* Written only when on, right after the architecture: a model without the mode gives the same
+   * bytes as before the key existed. */
+  if (m->seq_norm) {
+    wb_meta_string(&meta, RNN_SEQ_NORM_KEY, RNN_SEQ_NORM_VALUE);
+    meta_count++;
+  }
   int rc = write_user_meta(&meta, m, &meta_count, e);
   uint64_t data_size = 0;
   for (int i = 0; i < n && rc == RNN_OK; i++) {

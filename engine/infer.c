@@ -230,13 +230,25 @@ static void apply_head(const rnn_kernel_ops *k, const rnn_model *m, const float 
   head_activate(k, m->head, out, rows, O);
 }
 
-/* x' = (x - mean) * scale for rows frames. */
-static void normalize_rows(const rnn_model *m, const float *x, size_t rows, float *out) {
+/* The first layer's input for rows frames: the per-sequence normalisation with the sequence's
+ * statistics mu, inv when they are given (model_internal.h), then x' = (x - mean) * scale when the
+ * model stores a normalisation. */
+static void normalize_rows(const rnn_model *m, const float *x, size_t rows, const float *mu,
+                           const float *inv, float *out) {
   int IN = m->input_size;
   for (size_t r = 0; r < rows; r++)
-    for (int i = 0; i < IN; i++)
-      out[r * (size_t)IN + (size_t)i] = (x[r * (size_t)IN + (size_t)i] - m->norm_mean[i]) * m->norm_scale[i];
+    for (int i = 0; i < IN; i++) {
+      float v = x[r * (size_t)IN + (size_t)i];
+      if (mu)
+        v = rnn_seq_norm_value(v, mu[i], inv[i]);
+      if (m->norm_mean)
+        v = (v - m->norm_mean[i]) * m->norm_scale[i];
+      out[r * (size_t)IN + (size_t)i] = v;
+    }
 }
+
+/* Whether the first layer reads a transformed copy of the input rather than the input itself. */
+static int input_transformed(const rnn_model *m) { return m->norm_mean != NULL || m->seq_norm; }
 
 /* ---------------------------------------------------------------------------------------------
  * Streaming state
@@ -351,8 +363,8 @@ const float *rnn_step(rnn_state *s, const float *frame) {
   const rnn_model *m = s->model;
   const rnn_kernel_ops *k = s->k;
   const float *x = frame;
-  if (m->norm_mean) {
-    normalize_rows(m, frame, 1, s->xnorm);
+  if (m->norm_mean) { /* never per-sequence: rnn_state_new refuses such models */
+    normalize_rows(m, frame, 1, NULL, NULL, s->xnorm);
     x = s->xnorm;
   }
   for (int li = 0; li < m->num_layers; li++) {
@@ -377,6 +389,7 @@ static void input_projection(const dir_weights *w, const float *X, int rows, flo
 
 typedef struct {
   float *x0;     /* normalised input, T x IN (NULL without normalisation) */
+  float *mu, *inv; /* per-sequence statistics, IN each (NULL without per-sequence normalisation) */
   float *y[2];   /* layer outputs, ping-pong, T x max D */
   float *P;      /* input projection, T x max GH */
   float *h, *c, *a, *hn, *tmp;
@@ -386,14 +399,18 @@ typedef struct {
 static int seq_workspace_init(seq_workspace *ws, const rnn_model *m, int T) {
   size_t t = (size_t)T, GH = (size_t)max_gate_rows(m), H = (size_t)max_hidden(m);
   size_t D = (size_t)max_layer_output(m), IN = (size_t)m->input_size;
-  size_t x0 = m->norm_mean ? round16(t * IN) : 0;
-  size_t total = x0 + 2 * round16(t * D) + round16(t * GH) + round16(GH) + 4 * round16(H);
+  size_t x0 = input_transformed(m) ? round16(t * IN) : 0;
+  size_t stats = m->seq_norm ? 2 * round16(IN) : 0;
+  size_t total = x0 + stats + 2 * round16(t * D) + round16(t * GH) + round16(GH) + 4 * round16(H);
   float *p = rnn_aligned_alloc(total * sizeof(float));
   if (!p)
     return RNN_ENOMEM;
   ws->block = p;
-  ws->x0 = m->norm_mean ? p : NULL;
+  ws->x0 = input_transformed(m) ? p : NULL;
   p += x0;
+  ws->mu = m->seq_norm ? p : NULL;
+  ws->inv = m->seq_norm ? p + round16(IN) : NULL;
+  p += stats;
   ws->y[0] = p;
   p += round16(t * D);
   ws->y[1] = p;
@@ -415,8 +432,10 @@ static int seq_workspace_init(seq_workspace *ws, const rnn_model *m, int T) {
 /* Runs every layer over x (T frames); returns the top layer's output (T x D) inside ws. */
 static const float *run_layers(const rnn_model *m, const float *x, int T, seq_workspace *ws) {
   const rnn_kernel_ops *k = rnn_kernels();
-  if (m->norm_mean) {
-    normalize_rows(m, x, (size_t)T, ws->x0);
+  if (input_transformed(m)) {
+    if (m->seq_norm)
+      rnn_seq_norm_stats(x, T, m->input_size, ws->mu, ws->inv);
+    normalize_rows(m, x, (size_t)T, ws->mu, ws->inv, ws->x0);
     x = ws->x0;
   }
   for (int li = 0; li < m->num_layers; li++) {
@@ -628,7 +647,8 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
   const size_t N = p.N, B = (size_t)batch, IN = (size_t)m->input_size;
   const size_t GH = (size_t)max_gate_rows(m), H = (size_t)max_hidden(m);
   const size_t D = (size_t)max_layer_output(m), O = (size_t)rnn_model_output_size(m);
-  size_t total = round16(N * IN) + 2 * round16(N * D) + round16(N * GH) + round16(N * O) +
+  const size_t stats = m->seq_norm ? 2 * round16(B * IN) : 0;
+  size_t total = round16(N * IN) + stats + 2 * round16(N * D) + round16(N * GH) + round16(N * O) +
                  round16(B * GH) + 4 * round16(B * H) +
                  round16(rnn_gemm_packed_size((int)H, (int)GH)) +
                  round16(rnn_gemm_packed_size((int)H, (int)H));
@@ -640,6 +660,8 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
   float *q = block;
   float *X = q;
   q += round16(N * IN);
+  float *Mu = m->seq_norm ? q : NULL, *Inv = m->seq_norm ? q + round16(B * IN) : NULL;
+  q += stats;
   float *Yb[2] = {q, q + round16(N * D)};
   q += 2 * round16(N * D);
   batch_scratch sc;
@@ -661,13 +683,20 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
   q += round16(rnn_gemm_packed_size((int)H, (int)GH));
   sc.pack_hn = q;
 
+  /* Per-sequence statistics, by rank, each over its own sequence's frames only. */
+  if (m->seq_norm)
+    for (int r = 0; r < batch; r++)
+      if (lengths[p.order[r]] > 0)
+        rnn_seq_norm_stats(xs[p.order[r]], lengths[p.order[r]], (int)IN, Mu + (size_t)r * IN,
+                           Inv + (size_t)r * IN);
   /* pack time-major, longest sequence first, normalising on the way */
   for (int t = 0; t < p.maxT; t++)
     for (int r = 0; r < p.active[t]; r++) {
       const float *src = xs[p.order[r]] + (size_t)t * IN;
       float *dst = X + packed_row(&p, r, t) * IN;
-      if (m->norm_mean)
-        normalize_rows(m, src, 1, dst);
+      if (input_transformed(m))
+        normalize_rows(m, src, 1, Mu ? Mu + (size_t)r * IN : NULL, Inv ? Inv + (size_t)r * IN : NULL,
+                       dst);
       else
         memcpy(dst, src, IN * sizeof(float));
     }

@@ -333,10 +333,15 @@ static rnn_meta_entry *meta_slot(rnn_model *m, const char *key) {
   return e;
 }
 
+/* The per-sequence normalisation mode is stored in the file under a metadata key, but it is a
+ * property of the model (rnn_model_set_sequence_normalization): the setters refuse the key, so that
+ * metadata can never disagree with what the engine computes. */
+static int meta_key_reserved(const char *key) { return strcmp(key, RNN_SEQ_NORM_KEY) == 0; }
+
 /* Values are built before the slot is touched, so a failed allocation leaves the model as it was
  * (except that a replaced key keeps its old value). */
 int rnn_model_set_meta_string(rnn_model *m, const char *key, const char *value) {
-  if (!m || !key || !*key || !value)
+  if (!m || !key || !*key || !value || meta_key_reserved(key))
     return RNN_EINVAL;
   char *v = dup_string(value);
   if (!v)
@@ -352,7 +357,7 @@ int rnn_model_set_meta_string(rnn_model *m, const char *key, const char *value) 
 }
 
 int rnn_model_set_meta_int(rnn_model *m, const char *key, int64_t value) {
-  if (!m || !key || !*key)
+  if (!m || !key || !*key || meta_key_reserved(key))
     return RNN_EINVAL;
   rnn_meta_entry *e = meta_slot(m, key);
   if (!e)
@@ -363,7 +368,7 @@ int rnn_model_set_meta_int(rnn_model *m, const char *key, int64_t value) {
 }
 
 int rnn_model_set_meta_float(rnn_model *m, const char *key, double value) {
-  if (!m || !key || !*key)
+  if (!m || !key || !*key || meta_key_reserved(key))
     return RNN_EINVAL;
   rnn_meta_entry *e = meta_slot(m, key);
   if (!e)
@@ -374,7 +379,7 @@ int rnn_model_set_meta_float(rnn_model *m, const char *key, double value) {
 }
 
 int rnn_model_set_meta_strings(rnn_model *m, const char *key, const char *const *values, int n) {
-  if (!m || !key || !*key || n < 0 || (n > 0 && !values))
+  if (!m || !key || !*key || n < 0 || (n > 0 && !values) || meta_key_reserved(key))
     return RNN_EINVAL;
   for (int i = 0; i < n; i++)
     if (!values[i])
@@ -510,6 +515,55 @@ int rnn_model_normalization(const rnn_model *m, const float **mean, const float 
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Per-sequence normalisation
+ * ------------------------------------------------------------------------------------------- */
+int rnn_model_set_sequence_normalization(rnn_model *m, int on) {
+  if (!m || (on != 0 && on != 1))
+    return RNN_EINVAL;
+  m->seq_norm = on;
+  return RNN_OK;
+}
+
+int rnn_model_sequence_normalization(const rnn_model *m) { return m ? m->seq_norm : 0; }
+
+/* Two passes per dimension (mean, then the mean squared deviation) in double: no cancellation
+ * even when the mean is large against the spread (log energies, raw sensor offsets). A dimension
+ * is read with stride n; sequences are short (an utterance is a few hundred frames), so the
+ * strided reads cost nothing next to the layers. */
+void rnn_seq_norm_stats(const float *x, int T, int n, float *mu, float *inv) {
+  for (int i = 0; i < n; i++) {
+    double sum = 0.0;
+    for (int t = 0; t < T; t++)
+      sum += x[(size_t)t * (size_t)n + (size_t)i];
+    double mean = sum / T;
+    double ss = 0.0;
+    for (int t = 0; t < T; t++) {
+      double d = x[(size_t)t * (size_t)n + (size_t)i] - mean;
+      ss += d * d;
+    }
+    mu[i] = (float)mean;
+    inv[i] = (float)(1.0 / sqrt(ss / T + RNN_SEQUENCE_NORM_EPS));
+  }
+}
+
+int rnn_normalize_sequence(const float *x, int T, int n, float *out) {
+  if (T < 0 || n <= 0 || n > RNN_MAX_DIM || (T > 0 && (!x || !out)))
+    return RNN_EINVAL;
+  if (T == 0)
+    return RNN_OK;
+  float *stats = malloc(2 * (size_t)n * sizeof(float));
+  if (!stats)
+    return RNN_ENOMEM;
+  float *mu = stats, *inv = stats + n;
+  rnn_seq_norm_stats(x, T, n, mu, inv);
+  for (size_t t = 0; t < (size_t)T; t++)
+    for (int i = 0; i < n; i++)
+      out[t * (size_t)n + (size_t)i] = rnn_seq_norm_value(x[t * (size_t)n + (size_t)i], mu[i], inv[i]);
+  free(stats);
+  return RNN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Lifetime
  * ------------------------------------------------------------------------------------------- */
 static void model_free(rnn_model *m) {
@@ -615,7 +669,9 @@ rnn_head_kind rnn_model_head(const rnn_model *m) { return m ? m->head : RNN_HEAD
 rnn_pool_kind rnn_model_pool(const rnn_model *m) { return m ? m->pool : RNN_POOL_LAST; }
 
 int rnn_model_streamable(const rnn_model *m) {
-  if (!m || m->num_layers == 0)
+  /* Per-sequence normalisation needs the statistics of the whole sequence before its first frame
+   * can be normalised, as a backward direction needs its last frame. */
+  if (!m || m->num_layers == 0 || m->seq_norm)
     return 0;
   for (int i = 0; i < m->num_layers; i++)
     if (m->layers[i].bidirectional)

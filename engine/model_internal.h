@@ -64,6 +64,7 @@ struct rnn_model {
 
   float *norm_mean;  /* input_size, or NULL */
   float *norm_scale; /* input_size, or NULL */
+  int seq_norm;      /* per-sequence normalisation before norm_mean/norm_scale (rnn.h) */
 
   rnn_meta_entry *meta;
   int num_meta, cap_meta;
@@ -76,6 +77,17 @@ static inline int rnn_layer_output_size(const rnn_layer *l) {
 static inline int rnn_model_top_size(const rnn_model *m) {
   return rnn_layer_output_size(&m->layers[m->num_layers - 1]);
 }
+
+/* The metadata key under which the file stores the per-sequence normalisation mode. */
+#define RNN_SEQ_NORM_KEY "input.normalization"
+#define RNN_SEQ_NORM_VALUE "sequence"
+
+/* Per-sequence normalisation statistics of T frames of n inputs (row-major): mu[i] the mean and
+ * inv[i] = 1 / sqrt(var[i] + RNN_SEQUENCE_NORM_EPS) of dimension i, computed in double (two
+ * passes) then rounded to float. Every engine path uses these with rnn_seq_norm_value, so training
+ * and inference agree bit for bit. */
+void rnn_seq_norm_stats(const float *x, int T, int n, float *mu, float *inv);
+static inline float rnn_seq_norm_value(float x, float mu, float inv) { return (x - mu) * inv; }
 
 /* 64-byte aligned allocation (zeroed) and its release. */
 void *rnn_aligned_alloc(size_t bytes);

@@ -111,7 +111,8 @@ int rnn_model_layer_hidden(const rnn_model *m, int layer);
 int rnn_model_layer_bidirectional(const rnn_model *m, int layer);
 rnn_head_kind rnn_model_head(const rnn_model *m);
 rnn_pool_kind rnn_model_pool(const rnn_model *m);
-int rnn_model_streamable(const rnn_model *m); /* 1 when no layer is bidirectional */
+int rnn_model_streamable(const rnn_model *m); /* 1 when no layer is bidirectional and no
+                                                  per-sequence normalisation (below) */
 
 /* Parameters: one contiguous vector; named tensors are views.
  * Tensor names: "layer{L}.{fwd|bwd}.{w_ih|w_hh|b_ih|b_hh}", "head.w", "head.b". */
@@ -129,6 +130,28 @@ float *rnn_model_tensor(rnn_model *m, const char *name, size_t *count);
 int rnn_model_set_normalization(rnn_model *m, const float *mean, const float *scale);
 int rnn_model_normalization(const rnn_model *m, const float **mean, const float **scale);
 
+/* Per-sequence normalisation (CMVN), a property of the model, applied by the engine to every whole
+ * sequence it runs (rnn_forward_*, training and validation sequences in rnn_fit and the other
+ * training functions) BEFORE the stored normalisation above: each input dimension i of a
+ * sequence of T frames becomes
+ *     x'[t][i] = (x[t][i] - mu[i]) / sqrt(var[i] + RNN_SEQUENCE_NORM_EPS)
+ * with mu and var the mean and the biased (divide by T) variance of that dimension over the
+ * sequence's own T frames (computed in double). A constant dimension, and so any length-1
+ * sequence, gives 0. Training and inference see exactly the same inputs, and a sequence is
+ * normalised by its own frames only (no padding, no frames of other sequences).
+ * Such a model is not streamable: rnn_model_streamable() returns 0 and rnn_state_new() returns
+ * NULL, since one frame at a time cannot know the statistics of the whole sequence.
+ * Stored in the file as the metadata key "input.normalization" = "sequence" (docs/model-format.md).
+ * on: 0 or 1. Off by default. */
+#define RNN_SEQUENCE_NORM_EPS 1e-5
+int rnn_model_set_sequence_normalization(rnn_model *m, int on);
+int rnn_model_sequence_normalization(const rnn_model *m); /* 1 when on */
+/* The per-sequence normalisation above alone (without the stored normalisation), exactly as the
+ * engine computes it: T frames of n inputs from x into out (out may be x). For callers that need
+ * statistics of what the model's first layer sees, e.g. the global mean and scale of a new model
+ * computed over per-sequence normalised training data. */
+int rnn_normalize_sequence(const float *x, int T, int n, float *out);
+
 /* Typed metadata: key -> string | int | float | list of strings. Setting a key replaces it.
  * Well-known keys (docs/model-format.md):
  *   "task"                "classification" | "transcription" | "sequence"
@@ -136,7 +159,9 @@ int rnn_model_normalization(const rnn_model *m, const float **mean, const float 
  *   "alphabet"            strings: CTC symbols, index 0 is the blank
  *   "features.<name>"     one per rnnfeatures property, named as the property, typed as it is
  *                         (int, float, boolean as int 0/1, enum as its nick string)
- *   "train.*"             provenance and metrics: data, command, date, epochs, accuracy, ...      */
+ *   "train.*"             provenance and metrics: data, command, date, epochs, accuracy, ...
+ *   "input.normalization" reserved to the format: the per-sequence normalisation mode (below) is
+ *                         written and read under this key; the setters refuse it (RNN_EINVAL). */
 typedef enum { RNN_META_STRING = 1, RNN_META_INT = 2, RNN_META_FLOAT = 3, RNN_META_STRINGS = 4 } rnn_meta_type;
 int rnn_model_set_meta_string(rnn_model *m, const char *key, const char *value);
 int rnn_model_set_meta_int(rnn_model *m, const char *key, int64_t value);
@@ -169,8 +194,8 @@ int rnn_model_save_memory(const rnn_model *m, void **data, size_t *size);
  * ------------------------------------------------------------------------------------------- */
 typedef struct rnn_state rnn_state;
 
-/* Streaming state for a streamable model; NULL for a bidirectional model. The state keeps a
- * reference to the model. */
+/* Streaming state for a streamable model; NULL for a bidirectional model or one with per-sequence
+ * normalisation. The state keeps a reference to the model. */
 rnn_state *rnn_state_new(const rnn_model *m);
 void rnn_state_free(rnn_state *s);
 void rnn_state_reset(rnn_state *s);

@@ -348,6 +348,8 @@ struct rnn_shard {
   const rnn_example *ex[RNN_SHARD_ROWS];
   float *x; /* [T][B][nin] normalised inputs, zero padded */
   size_t x_cap;
+  float *seqstat; /* per-sequence normalisation of the row being loaded: mean, inverse std [nin] */
+  size_t seqstat_cap;
   float *state; /* carried state for TBPTT: per layer h [B][H] then c [B][H] */
   size_t state_cap;
   float *arena; /* per-chunk buffers below */
@@ -371,6 +373,7 @@ void rnn_shard_free(rnn_shard *s) {
   if (!s)
     return;
   rnn_aligned_free(s->x);
+  rnn_aligned_free(s->seqstat);
   rnn_aligned_free(s->state);
   rnn_aligned_free(s->arena);
   free(s->nact);
@@ -498,9 +501,16 @@ int rnn_shard_load(rnn_shard *s, const rnn_model *m, const rnn_example *const *e
   if (grow(&s->x, &s->x_cap, need))
     return RNN_ENOMEM;
   memset(s->x, 0, need * sizeof(float));
+  if (m->seq_norm && grow(&s->seqstat, &s->seqstat_cap, 2 * (size_t)nin))
+    return RNN_ENOMEM;
   const float *mean = m->norm_mean, *scale = m->norm_scale;
+  const float *mu = m->seq_norm ? s->seqstat : NULL, *inv = mu ? s->seqstat + nin : NULL;
   for (int b = 0; b < rows; b++) {
     const float *src = ex[b]->x;
+    /* Per-sequence statistics over this example's own T frames: the zero padding of the shard
+     * and the SpecAugment masks (applied below, after normalisation) never enter them. */
+    if (mu)
+      rnn_seq_norm_stats(src, s->len[b], nin, s->seqstat, s->seqstat + nin);
     for (int t = 0; t < s->len[b]; t++) {
       float *dst = s->x + ((size_t)t * rows + b) * nin;
       const float *sr = src + (size_t)t * nin;
@@ -508,6 +518,8 @@ int rnn_shard_load(rnn_shard *s, const rnn_model *m, const rnn_example *const *e
         float v = sr[i];
         if (!isfinite(v))
           return RNN_ENUMERIC;
+        if (mu)
+          v = rnn_seq_norm_value(v, mu[i], inv[i]);
         if (mean)
           v -= mean[i];
         if (scale)
