@@ -160,6 +160,7 @@ static int arch_and_params_identical(const rnn_model *a, const rnn_model *b) {
       return 0;
   if (memcmp(rnn_model_params_const(a), rnn_model_params_const(b), rnn_model_num_params(a) * sizeof(float)))
     return 0;
+  if (rnn_model_sequence_normalization(a) != rnn_model_sequence_normalization(b)) return 0;
   const float *ma, *sa, *mb, *sb;
   int na = rnn_model_normalization(a, &ma, &sa), nb = rnn_model_normalization(b, &mb, &sb);
   if (na != nb) return 0;
@@ -775,6 +776,99 @@ static void test_atomic_save(const char *dir) {
   rmdir(folder);
 }
 
+/* The per-sequence normalisation mode: stored as "input.normalization" = "sequence" right after
+ * the architecture, read back as the model's mode (not as user metadata); absent and "none" mean
+ * off; a model without the mode writes the same bytes as before the key existed; any other value
+ * or type is an error naming the key and the value. */
+static void test_sequence_normalization_key(void) {
+  layer_cfg l[1] = {{RNN_CELL_GRU, 6, 1}};
+  rnn_model *m = make_model(5, 1, l, RNN_HEAD_SOFTMAX, 3, RNN_POOL_MEAN, 1, 21);
+  rnn_model_set_meta_string(m, "task", "classification");
+  char err[512];
+  void *plain = NULL, *data = NULL;
+  size_t plain_size = 0, size = 0;
+  CHECK(rnn_model_save_memory(m, &plain, &plain_size) == RNN_OK);
+  CHECK(find_meta_value(plain, plain_size, "input.normalization") == 0);
+
+  CHECK(rnn_model_set_sequence_normalization(m, 1) == RNN_OK);
+  rnn_model *r = round_trip(m, err, sizeof err);
+  CHECK_MSG(r != NULL, "%s", err);
+  CHECK(r && rnn_model_sequence_normalization(r) == 1);
+  CHECK(r && models_identical(m, r));
+  CHECK(r && !rnn_model_meta_string(r, "input.normalization", NULL)); /* the mode, not user metadata */
+  CHECK(r && rnn_model_meta_count(r) == 1);
+  /* Saving the loaded model gives the same bytes: the key is not duplicated from metadata. */
+  CHECK(rnn_model_save_memory(m, &data, &size) == RNN_OK);
+  void *again = NULL;
+  size_t again_size = 0;
+  CHECK(r && rnn_model_save_memory(r, &again, &again_size) == RNN_OK);
+  CHECK(again && again_size == size && memcmp(again, data, size) == 0);
+  free(again);
+  rnn_model_unref(r);
+  size_t v = find_meta_value(data, size, "input.normalization");
+  CHECK(v != 0 && get_u32((uint8_t *)data + v - 4) == RNN_META_STRING && get_u32((uint8_t *)data + v) == 8 &&
+        memcmp((uint8_t *)data + v + 4, "sequence", 8) == 0);
+  /* Written right after the architecture keys (5 + 3 per layer), before "task". */
+  CHECK(find_meta_value(data, size, "arch.pool") < v && v < find_meta_value(data, size, "task"));
+
+  /* Off again: the bytes of a model that never had it. */
+  CHECK(rnn_model_set_sequence_normalization(m, 0) == RNN_OK);
+  void *off = NULL;
+  size_t off_size = 0;
+  CHECK(rnn_model_save_memory(m, &off, &off_size) == RNN_OK);
+  CHECK(off && off_size == plain_size && memcmp(off, plain, plain_size) == 0);
+  free(off);
+  CHECK(rnn_model_set_sequence_normalization(m, 2) == RNN_EINVAL);
+  CHECK(rnn_model_set_sequence_normalization(NULL, 1) == RNN_EINVAL);
+  /* The metadata setters refuse the key: it could only disagree with the model's mode. */
+  CHECK(rnn_model_set_meta_string(m, "input.normalization", "sequence") == RNN_EINVAL);
+  CHECK(rnn_model_set_meta_int(m, "input.normalization", 1) == RNN_EINVAL);
+
+  uint8_t *b = malloc(size);
+  memcpy(b, data, size);
+  memcpy(b + v + 4, "sequencx", 8);
+  fix_crc(b, size);
+  EXPECT_ERROR(b, size, "model data: 'input.normalization' is 'sequencx', it must be 'sequence' or 'none'");
+  /* A file written by another writer (tools/rnnfile.py keeps the key as plain metadata, anywhere
+   * in the section): a user key renamed in place to "input.normalization". */
+  rnn_model *u = make_model(5, 1, l, RNN_HEAD_SOFTMAX, 3, RNN_POOL_MEAN, 1, 21);
+  rnn_model_set_meta_string(u, "task", "classification");
+  rnn_model_set_meta_string(u, "input.normalizatioX", "none");
+  rnn_model_set_meta_string(u, "input.normalizatioY", "sequence");
+  void *ud = NULL;
+  size_t us = 0;
+  rnn_model_set_meta_int(u, "input.normalizatioZ", 1);
+  CHECK(rnn_model_save_memory(u, &ud, &us) == RNN_OK);
+  uint8_t *ub = malloc(us);
+  static const char *const renamed[3] = {"input.normalizatioX", "input.normalizatioY", "input.normalizatioZ"};
+  for (int k = 0; k < 3; k++) {
+    memcpy(ub, ud, us);
+    size_t kv = find_meta_value(ub, us, renamed[k]);
+    CHECK(kv > 5);
+    if (kv <= 5 || kv > us)
+      continue;
+    ub[kv - 5] = 'n'; /* the key's last byte, before the u32 type */
+    fix_crc(ub, us);
+    if (k == 2) {
+      EXPECT_ERROR(ub, us, "model data: 'input.normalization' must be a string, it is an int");
+      continue;
+    }
+    r = load_copy(ub, us, err, sizeof err);
+    CHECK_MSG(r != NULL, "%s", err);
+    CHECK(r && rnn_model_sequence_normalization(r) == (k == 1));
+    CHECK(r && !rnn_model_meta_string(r, "input.normalization", NULL));
+    CHECK(r && rnn_model_meta_count(r) == 3); /* task and the two keys not renamed */
+    rnn_model_unref(r);
+  }
+  free(ub);
+  free(ud);
+  rnn_model_unref(u);
+  free(b);
+  free(data);
+  free(plain);
+  rnn_model_unref(m);
+}
+
 int main(void) {
   char dir[] = "/tmp/test-format-XXXXXX";
   if (!mkdtemp(dir)) {
@@ -786,6 +880,7 @@ int main(void) {
   test_save_and_load_file(dir);
   test_truncation_and_flips();
   test_specific_damage();
+  test_sequence_normalization_key();
   test_atomic_save(dir);
   rmdir(dir);
   return test_summary("test_format");
