@@ -40,7 +40,25 @@
  * With #GstRnnFeatures:model set, every feature setting comes from the model's "features.*"
  * metadata (written by rnntrain from the rnn-feature-settings event this element sends), so the
  * features always match what the model was trained on; a property set explicitly that contradicts
- * the model is an error when the element starts.
+ * the model is an error when the element starts. #GstRnnFeatures:vtln-warp is the exception: it
+ * describes the speaker, not the model, so set explicitly it overrides the model's value.
+ *
+ * Vocal tract length perturbation and normalisation (kind=fbank and mfcc): with
+ * #GstRnnFeatures:vtln-warp not 1 the corners of the mel triangles move along Kaldi's
+ * piecewise-linear VTLN warp (compute-fbank-feats --vtln-warp, --vtln-low, --vtln-high;
+ * torchaudio.compliance.kaldi's vtln_warp, vtln_low, vtln_high give the same numbers): their
+ * frequencies are divided by the factor between the knees #GstRnnFeatures:vtln-low and
+ * #GstRnnFeatures:vtln-high, and stretched linearly from there to low-freq and high-freq, which
+ * stay fixed. A factor above 1 makes a recording's features look like those of a speaker with
+ * formants that much higher (a shorter vocal tract: women, children), below 1 the reverse; a
+ * random factor per training utterance (about 0.9 to 1.1) is Jaitly and Hinton's VTLP
+ * augmentation (tools/rnn-train --vtln-warp). The property may be changed while PLAYING: the mel
+ * banks are rebuilt in the streaming thread at the next rnn-reset event or STREAM_START, between
+ * two runs, so no frame mixes two warps. An rnn-reset event whose structure has a double field
+ * "vtln-warp" sets the factor of the run that follows it only (the next rnn-reset without the
+ * field, or a STREAM_START, returns to the property's): the factor travels in the stream,
+ * serialized with the audio it applies to. The rnn-feature-settings event, and so the
+ * features.vtln-warp a trained model stores, carries the property's factor, never a per-run one.
  *
  * Sample rate: the features depend on it (the mel bins span #GstRnnFeatures:low-freq to half the
  * rate; frame-length and frame-shift are counted in samples at it), so frames computed at one rate
@@ -112,6 +130,9 @@ enum {
   PROP_MIN_CMN_WINDOW,
   PROP_CMN_CENTER,
   PROP_NORM_VARS,
+  PROP_VTLN_WARP,
+  PROP_VTLN_LOW,
+  PROP_VTLN_HIGH,
   PROP_SAMPLE_FREQUENCY,
   PROP_MODEL
 };
@@ -143,6 +164,12 @@ enum {
 #define DEFAULT_MIN_CMN_WINDOW 100
 #define DEFAULT_CMN_CENTER FALSE
 #define DEFAULT_NORM_VARS FALSE
+#define DEFAULT_VTLN_WARP 1.0   /* no warp */
+#define DEFAULT_VTLN_LOW 100.0  /* Kaldi's defaults */
+#define DEFAULT_VTLN_HIGH -500.0
+/* VTLP draws 0.9..1.1, VTLN estimates 0.8..1.2; beyond 0.5..2 the warp is no longer a vocal tract */
+#define MIN_VTLN_WARP 0.5
+#define MAX_VTLN_WARP 2.0
 #define DEFAULT_SAMPLE_FREQUENCY 0      /* any rate */
 /* a window of 100000 frames is 1000 s at the default frame shift */
 #define MAX_CMN_WINDOW 100000
@@ -245,6 +272,9 @@ settings_init (GstRnnFeatureSettings * s)
   s->min_cmn_window = DEFAULT_MIN_CMN_WINDOW;
   s->cmn_center = DEFAULT_CMN_CENTER;
   s->norm_vars = DEFAULT_NORM_VARS;
+  s->vtln_warp = DEFAULT_VTLN_WARP;
+  s->vtln_low = DEFAULT_VTLN_LOW;
+  s->vtln_high = DEFAULT_VTLN_HIGH;
   s->sample_frequency = DEFAULT_SAMPLE_FREQUENCY;
 }
 
@@ -277,6 +307,9 @@ settings_set (GstRnnFeatureSettings * s, guint prop_id, const GValue * value)
     case PROP_MIN_CMN_WINDOW: s->min_cmn_window = g_value_get_int (value); break;
     case PROP_CMN_CENTER: s->cmn_center = g_value_get_boolean (value); break;
     case PROP_NORM_VARS: s->norm_vars = g_value_get_boolean (value); break;
+    case PROP_VTLN_WARP: s->vtln_warp = g_value_get_double (value); break;
+    case PROP_VTLN_LOW: s->vtln_low = g_value_get_double (value); break;
+    case PROP_VTLN_HIGH: s->vtln_high = g_value_get_double (value); break;
     case PROP_SAMPLE_FREQUENCY: s->sample_frequency = g_value_get_int (value); break;
     default: g_assert_not_reached ();
   }
@@ -311,6 +344,9 @@ settings_get (const GstRnnFeatureSettings * s, guint prop_id, GValue * value)
     case PROP_MIN_CMN_WINDOW: g_value_set_int (value, s->min_cmn_window); break;
     case PROP_CMN_CENTER: g_value_set_boolean (value, s->cmn_center); break;
     case PROP_NORM_VARS: g_value_set_boolean (value, s->norm_vars); break;
+    case PROP_VTLN_WARP: g_value_set_double (value, s->vtln_warp); break;
+    case PROP_VTLN_LOW: g_value_set_double (value, s->vtln_low); break;
+    case PROP_VTLN_HIGH: g_value_set_double (value, s->vtln_high); break;
     case PROP_SAMPLE_FREQUENCY: g_value_set_int (value, s->sample_frequency); break;
     default: g_assert_not_reached ();
   }
@@ -455,7 +491,12 @@ resolve_settings (GstRnnFeatures * self, GError ** error)
       g_value_init (&uv, G_PARAM_SPEC_VALUE_TYPE (pspec));
       if (model_setting (self->model, path, pspec, &mv, &meta_error)) {
         settings_get (&s, pspec->param_id, &uv);
-        if ((explicit_set & (G_GUINT64_CONSTANT (1) << pspec->param_id))
+        if (pspec->param_id == PROP_VTLN_WARP
+            && (explicit_set & (G_GUINT64_CONSTANT (1) << pspec->param_id))) {
+          /* the speaker's factor, not the model's: the explicit property wins */
+          GST_INFO_OBJECT (self, "vtln-warp=%g overrides the model's (%g)",
+              g_value_get_double (&uv), g_value_get_double (&mv));
+        } else if ((explicit_set & (G_GUINT64_CONSTANT (1) << pspec->param_id))
             && g_param_values_cmp (pspec, &uv, &mv) != 0) {
           gchar *a = format_value (&uv), *b = format_value (&mv);
 
@@ -515,16 +556,27 @@ settings_to_options (const GstRnnFeatureSettings * s, gint rate, KaldiFeatureOpt
   o->use_power = s->use_power;
   o->energy_floor = s->energy_floor;
   o->cepstral_lifter = s->cepstral_lifter;
+  o->vtln_warp = s->vtln_warp;
+  o->vtln_low = s->vtln_low;
+  o->vtln_high = s->vtln_high;
 }
 
 /* The rnn-feature-settings event: every feature property, named and typed as the property, plus
- * feature-size. */
+ * feature-size. vtln-warp is the property's (a run's factor from an rnn-reset event is not a
+ * setting of the stream). */
 static GstEvent *
 settings_event_new (GstRnnFeatures * self)
 {
   GstStructure *st = gst_structure_new_empty (GST_RNN_FEATURE_SETTINGS_NAME);
+  GstRnnFeatureSettings settings;
   GParamSpec **pspecs;
   guint n, i;
+
+  /* vtln-warp may be set from another thread while PLAYING */
+  GST_OBJECT_LOCK (self);
+  settings = self->settings;
+  GST_OBJECT_UNLOCK (self);
+  self->announced_warp = settings.vtln_warp;
 
   pspecs = g_object_class_list_properties (G_OBJECT_GET_CLASS (self), &n);
   for (i = 0; i < n; i++) {
@@ -533,7 +585,7 @@ settings_event_new (GstRnnFeatures * self)
     if (!is_feature_property (pspecs[i]))
       continue;
     g_value_init (&v, G_PARAM_SPEC_VALUE_TYPE (pspecs[i]));
-    settings_get (&self->settings, pspecs[i]->param_id, &v);
+    settings_get (&settings, pspecs[i]->param_id, &v);
     gst_structure_take_value (st, pspecs[i]->name, &v);
   }
   g_free (pspecs);
@@ -667,6 +719,25 @@ gst_rnn_features_class_init (GstRnnFeaturesClass * klass)
       g_param_spec_boolean ("norm-vars", "Normalise variance",
           "With cmn-window: also divide by the window's standard deviation (a variance below "
           "1e-10 is floored there, so constant features give 0)", DEFAULT_NORM_VARS, flags));
+  g_object_class_install_property (gobject_class, PROP_VTLN_WARP,
+      g_param_spec_double ("vtln-warp", "VTLN warp factor",
+          "Vocal tract length warp of the mel bins (Kaldi's --vtln-warp; fbank, mfcc): their "
+          "frequencies are divided by it between vtln-low and vtln-high (piecewise linear, "
+          "low-freq and high-freq fixed); above 1 the features look like a speaker's with "
+          "higher formants (shorter vocal tract), 1 = no warp. Can be changed while PLAYING: "
+          "takes effect at the next rnn-reset event or stream start; an rnn-reset event with a "
+          "double field vtln-warp sets it for the run after it only. With model=, set "
+          "explicitly it overrides the model's", MIN_VTLN_WARP, MAX_VTLN_WARP, DEFAULT_VTLN_WARP,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_VTLN_LOW,
+      g_param_spec_double ("vtln-low", "VTLN low knee",
+          "Lower knee of the VTLN warp in Hz (Kaldi's --vtln-low): with vtln-warp not 1 it must "
+          "be above low-freq", 0.0, 1.0e6, DEFAULT_VTLN_LOW, flags));
+  g_object_class_install_property (gobject_class, PROP_VTLN_HIGH,
+      g_param_spec_double ("vtln-high", "VTLN high knee",
+          "Upper knee of the VTLN warp in Hz (Kaldi's --vtln-high; negative = offset from the "
+          "Nyquist frequency): with vtln-warp not 1 it must be above vtln-low and below "
+          "high-freq", -1.0e6, 1.0e6, DEFAULT_VTLN_HIGH, flags));
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "Path of a .rnn model: every feature setting is taken from its features.* metadata; "
@@ -717,6 +788,9 @@ gst_rnn_features_set_property (GObject * object, guint prop_id, const GValue * v
   if (prop_id >= PROP_FIRST_FEATURE && prop_id <= PROP_LAST_FEATURE) {
     settings_set (&self->user, prop_id, value);
     self->explicit_set |= G_GUINT64_CONSTANT (1) << prop_id;
+    /* while running: the streaming thread applies it at the next run (start_run_warp) */
+    if (prop_id == PROP_VTLN_WARP && self->settings_valid)
+      settings_set (&self->settings, prop_id, value);
   } else if (prop_id == PROP_MODEL) {
     g_free (self->model_path);
     self->model_path = g_value_dup_string (value);
@@ -868,6 +942,77 @@ drain (GstRnnFeatures * self)
   return ret;
 }
 
+/* The warp factor of the run starting now: an rnn-reset event's, else the vtln-warp property's
+ * (read now, so that a change made while PLAYING takes effect at this run). */
+static gdouble
+run_warp_factor (GstRnnFeatures * self)
+{
+  gdouble warp;
+
+  if (self->run_warp > 0.0)
+    return self->run_warp;
+  GST_OBJECT_LOCK (self);
+  warp = self->settings_valid ? self->settings.vtln_warp : self->user.vtln_warp;
+  GST_OBJECT_UNLOCK (self);
+  return warp;
+}
+
+/* A run starts (after an rnn-reset event or STREAM_START; the run before has been drained):
+ * event_warp is the event's vtln-warp, 0 for none. The mel banks are rebuilt when the run's warp
+ * differs from theirs, here in the streaming thread, the only one that touches the extractor,
+ * and between runs, so no frame mixes two warps; a changed vtln-warp property is announced with
+ * a new rnn-feature-settings event. FALSE, with an error posted, when the warp cannot be applied:
+ * buffers then fail until the next caps. */
+static gboolean
+start_run_warp (GstRnnFeatures * self, gdouble event_warp)
+{
+  char err[256];
+  gdouble warp, base;
+
+  self->run_warp = event_warp;
+  if (!self->configured || self->extractor == NULL)
+    return TRUE;                /* not configured yet (configure applies it), or kind=raw */
+  warp = run_warp_factor (self);
+  if (warp != kaldi_features_vtln_warp (self->extractor)) {
+    if (kaldi_features_set_vtln_warp (self->extractor, warp, err, sizeof (err)) < 0) {
+      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Cannot warp the mel bins: %s", err), (NULL));
+      self->warp_failed = TRUE;
+      return FALSE;
+    }
+    GST_DEBUG_OBJECT (self, "mel banks rebuilt for vtln-warp=%g", warp);
+  }
+  self->warp_failed = FALSE;
+  GST_OBJECT_LOCK (self);
+  base = self->settings.vtln_warp;
+  GST_OBJECT_UNLOCK (self);
+  if (base != self->announced_warp)
+    gst_pad_push_event (self->srcpad, settings_event_new (self));
+  return TRUE;
+}
+
+/* The optional vtln-warp field of an rnn-reset event: 0 when absent. FALSE, with an error posted,
+ * when it is not a double in the property's range. */
+static gboolean
+reset_event_warp (GstRnnFeatures * self, GstEvent * event, gdouble * warp)
+{
+  const GstStructure *s = gst_event_get_structure (event);
+
+  *warp = 0.0;
+  if (!gst_structure_has_field (s, "vtln-warp"))
+    return TRUE;
+  if (!gst_structure_get_double (s, "vtln-warp", warp) || !(*warp >= MIN_VTLN_WARP
+          && *warp <= MAX_VTLN_WARP)) {
+    gchar *text = gst_structure_to_string (s);
+
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("The %s event's vtln-warp must be a double in "
+            "[%g, %g]: %s", GST_RNN_RESET_EVENT_NAME, MIN_VTLN_WARP, MAX_VTLN_WARP, text), (NULL));
+    g_free (text);
+    self->warp_failed = TRUE;
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* Like gst_audio_info_from_caps, but several channels without a channel-mask are taken as
  * unpositioned (sensor axes have no speaker positions) instead of being refused. */
 static gboolean
@@ -942,6 +1087,7 @@ configure (GstRnnFeatures * self, GstCaps * caps)
     char err[256];
 
     settings_to_options (&self->settings, rate, &o);
+    o.vtln_warp = run_warp_factor (self);
     self->extractor = kaldi_features_new (&o, err, sizeof (err));
     if (!self->extractor) {
       GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
@@ -1015,6 +1161,7 @@ configure (GstRnnFeatures * self, GstCaps * caps)
   GST_OBJECT_UNLOCK (self);
 
   self->configured = TRUE;
+  self->warp_failed = FALSE;
   reset_run (self);
   return TRUE;
 }
@@ -1044,6 +1191,11 @@ gst_rnn_features_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("no audio caps before the first buffer"));
     gst_buffer_unref (buf);
     return GST_FLOW_NOT_NEGOTIATED;
+  }
+  if (self->warp_failed) {
+    /* the error is posted; computing with another warp would give wrong features silently */
+    gst_buffer_unref (buf);
+    return GST_FLOW_ERROR;
   }
 
   if (GST_BUFFER_IS_DISCONT (buf) && self->run_samples > 0) {
@@ -1148,8 +1300,11 @@ gst_rnn_features_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       break;
     }
     case GST_EVENT_EOS:
+      drain (self);
+      break;
     case GST_EVENT_STREAM_START:
       drain (self);
+      start_run_warp (self, 0.0);
       break;
     case GST_EVENT_FLUSH_STOP:
       reset_run (self);
@@ -1157,8 +1312,16 @@ gst_rnn_features_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       gst_segment_init (&self->segment, GST_FORMAT_TIME);
       break;
     case GST_EVENT_CUSTOM_DOWNSTREAM:
-      if (gst_event_has_name (event, GST_RNN_RESET_EVENT_NAME))
+      if (gst_event_has_name (event, GST_RNN_RESET_EVENT_NAME)) {
+        gdouble warp;
+
         drain (self);
+        /* the frames before the event had the previous run's warp; those after get this one */
+        if (!reset_event_warp (self, event, &warp) || !start_run_warp (self, warp)) {
+          gst_event_unref (event);
+          return FALSE;
+        }
+      }
       break;
     default:
       break;
@@ -1301,6 +1464,9 @@ gst_rnn_features_change_state (GstElement * element, GstStateChange transition)
       gst_segment_init (&self->segment, GST_FORMAT_TIME);
       self->base_ts = GST_CLOCK_TIME_NONE;
       self->warned_nonfinite = FALSE;
+      self->run_warp = 0.0;
+      self->announced_warp = 0.0;
+      self->warp_failed = FALSE;
       /* load the model and check the settings now, so that a contradiction fails the start */
       if (!resolve_settings (self, &error)) {
         if (g_error_matches (error, GST_RNN_ERROR, GST_RNN_ERROR_SETTINGS))

@@ -63,6 +63,9 @@ typedef struct {
   gint min_cmn_window;
   gboolean cmn_center;
   gboolean norm_vars;
+  gdouble vtln_warp;            /* 1 = no warp; may change while PLAYING (object lock) */
+  gdouble vtln_low;
+  gdouble vtln_high;
   gint sample_frequency;        /* Hz the sink accepts; 0 = any rate */
 } GstRnnFeatureSettings;
 
@@ -100,6 +103,12 @@ struct _GstRnnFeatures {
   gboolean discont_out;         /* mark the next output buffer DISCONT */
   gboolean warned_nonfinite;
   GstFlowReturn flow;           /* result of the last push from a frame callback */
+  /* VTLN (stream lock): the warp an rnn-reset event set for the run after it (0: none, the
+   * vtln-warp property's applies), the vtln-warp of the last rnn-feature-settings event pushed,
+   * and whether a warp could not be applied (an error was posted; buffers fail) */
+  gdouble run_warp;
+  gdouble announced_warp;
+  gboolean warp_failed;
 };
 
 GST_ELEMENT_REGISTER_DECLARE (rnnfeatures);

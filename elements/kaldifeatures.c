@@ -58,6 +58,9 @@ kaldi_feature_options_init (KaldiFeatureOptions * o)
   o->use_power = 1;
   o->energy_floor = 0.0;
   o->cepstral_lifter = 22.0;
+  o->vtln_warp = 1.0;
+  o->vtln_low = 100.0;
+  o->vtln_high = -500.0;
 }
 
 /* Kaldi truncates rate * 0.001 * ms; torchaudio computes rate * ms * 0.001 in double. The product
@@ -108,6 +111,13 @@ kaldi_feature_dim (const KaldiFeatureOptions * o)
 /* ---------------------------------------------------------------------------------------------
  * The extractor
  * ------------------------------------------------------------------------------------------- */
+/* Sparse mel banks: bin b covers FFT bins [first[b], first[b] + len[b]), with the weights at
+ * weights[offset[b]] on. */
+typedef struct {
+  int *first, *len, *offset;
+  double *weights;
+} MelBanks;
+
 struct KaldiFeatures {
   KaldiFeatureOptions opt;
   int window, shift, padded, dim;
@@ -126,9 +136,7 @@ struct KaldiFeatures {
   GstFFTF64Complex *spectrum;   /* padded / 2 + 1 bins */
   double *power;                /* padded / 2 + 1 */
 
-  /* sparse mel banks: bin b covers FFT bins [mel_first[b], mel_first[b] + mel_len[b]) */
-  int *mel_first, *mel_len, *mel_offset;
-  double *mel_weights;
+  MelBanks mel;
   double *mel_energies;         /* num_mel_bins */
 
   double *dct;                  /* num_ceps x num_mel_bins, MFCC only */
@@ -146,6 +154,51 @@ static double
 mel_scale (double freq)
 {
   return 1127.0 * log (1.0 + freq / 700.0);
+}
+
+static double
+inverse_mel_scale (double mel)
+{
+  return 700.0 * (exp (mel / 1127.0) - 1.0);
+}
+
+/* Kaldi's MelBanks::VtlnWarpFreq: a piecewise-linear map that divides frequencies by warp between
+ * the knees l and h and is linear from low_freq to l and from h to high_freq, so the ends of the
+ * analysed band stay where they are. Continuous and strictly increasing for the vtln_low and
+ * vtln_high check_options accepts, so warped triangles keep their order. */
+static double
+vtln_warp_freq (double vtln_low, double vtln_high, double low_freq, double high_freq,
+    double warp, double freq)
+{
+  double l = vtln_low * fmax (1.0, warp), h = vtln_high * fmin (1.0, warp);
+  double scale = 1.0 / warp, fl = scale * l, fh = scale * h;
+  double scale_left = (fl - low_freq) / (l - low_freq);
+  double scale_right = (high_freq - fh) / (high_freq - h);
+
+  if (freq < low_freq || freq > high_freq)
+    return freq;
+  if (freq < l)
+    return low_freq + scale_left * (freq - low_freq);
+  if (freq < h)
+    return scale * freq;
+  return high_freq + scale_right * (freq - high_freq);
+}
+
+/* Kaldi's VtlnWarpMelFreq: the same warp applied to a mel value. */
+static double
+vtln_warp_mel_freq (double vtln_low, double vtln_high, double low_freq, double high_freq,
+    double warp, double mel)
+{
+  return mel_scale (vtln_warp_freq (vtln_low, vtln_high, low_freq, high_freq, warp,
+          inverse_mel_scale (mel)));
+}
+
+/* vtln-high in Hz: a value <= 0 counts from the Nyquist frequency (Kaldi's convention, the same
+ * as high-freq's but relative to Nyquist even when high-freq is set). */
+static double
+vtln_high_hz (const KaldiFeatureOptions * o)
+{
+  return o->vtln_high > 0.0 ? o->vtln_high : 0.5 * o->sample_rate + o->vtln_high;
 }
 
 static int
@@ -199,6 +252,19 @@ check_options (const KaldiFeatureOptions * o, char *err, size_t errlen)
     return fail (err, errlen, "high-freq=%g gives %g Hz, which must be above low-freq (%g) and "
         "at most the Nyquist frequency (%g at %g Hz)", o->high_freq, high, o->low_freq, nyquist,
         o->sample_rate);
+  if (!(o->vtln_warp > 0.0) || !isfinite (o->vtln_warp))
+    return fail (err, errlen, "vtln-warp=%g must be a positive factor (1 = no warp)",
+        o->vtln_warp);
+  if (o->vtln_warp != 1.0) {
+    double vhigh = vtln_high_hz (o);
+
+    /* Kaldi's MelBanks refuses these too: the warp's knees must lie inside the band */
+    if (!(o->vtln_low > o->low_freq && o->vtln_low < high && vhigh > 0.0 && vhigh < high
+            && vhigh > o->vtln_low))
+      return fail (err, errlen, "vtln-warp=%g needs low-freq < vtln-low < vtln-high < high-freq: "
+          "vtln-low=%g Hz, vtln-high=%g (%g Hz), low-freq=%g Hz, high-freq=%g Hz at %g Hz",
+          o->vtln_warp, o->vtln_low, o->vtln_high, vhigh, o->low_freq, high, o->sample_rate);
+  }
   if (o->dither < 0.0)
     return fail (err, errlen, "dither=%g is negative", o->dither);
   if (o->energy_floor < 0.0)
@@ -238,32 +304,59 @@ make_window (KaldiFeatures * f)
   }
 }
 
-/* Kaldi's MelBanks: triangles equally spaced on the mel scale between low and high frequency,
- * (num_bins + 1) intervals, evaluated at the centre frequency of each FFT bin below Nyquist. */
-static int
-make_mel_banks (KaldiFeatures * f, char *err, size_t errlen)
+static void
+mel_banks_clear (MelBanks * mb)
 {
-  const KaldiFeatureOptions *o = &f->opt;
-  int nb = o->num_mel_bins, b, i, total = 0;
+  free (mb->first);
+  free (mb->len);
+  free (mb->offset);
+  free (mb->weights);
+  memset (mb, 0, sizeof (*mb));
+}
+
+/* Kaldi's MelBanks: triangles equally spaced on the mel scale between low and high frequency,
+ * (num_bins + 1) intervals, their corners moved by the VTLN warp when there is one, evaluated at
+ * the centre frequency of each FFT bin below Nyquist. o has passed check_options. */
+static int
+mel_banks_build (MelBanks * mb, const KaldiFeatureOptions * o, int padded, char *err,
+    size_t errlen)
+{
+  int nb = o->num_mel_bins, n_fft_bins = padded / 2, b, i, total = 0;
   double nyquist = 0.5 * o->sample_rate;
   double high = o->high_freq > 0.0 ? o->high_freq : nyquist + o->high_freq;
-  double fft_bin_width = o->sample_rate / (double) f->padded;
+  double fft_bin_width = o->sample_rate / (double) padded;
   double mel_low = mel_scale (o->low_freq), mel_high = mel_scale (high);
   double delta = (mel_high - mel_low) / (double) (nb + 1);
+  double vhigh = vtln_high_hz (o);
+  double *corners;              /* left, centre, right mel of each bin */
 
-  f->mel_first = calloc (nb, sizeof (int));
-  f->mel_len = calloc (nb, sizeof (int));
-  f->mel_offset = calloc (nb, sizeof (int));
-  f->mel_energies = calloc (nb, sizeof (double));
-  if (!f->mel_first || !f->mel_len || !f->mel_offset || !f->mel_energies)
+  memset (mb, 0, sizeof (*mb));
+  mb->first = calloc (nb, sizeof (int));
+  mb->len = calloc (nb, sizeof (int));
+  mb->offset = calloc (nb, sizeof (int));
+  corners = calloc ((size_t) nb * 3, sizeof (double));
+  if (!mb->first || !mb->len || !mb->offset || !corners) {
+    free (corners);
+    mel_banks_clear (mb);
     return fail (err, errlen, "out of memory");
+  }
+
+  for (b = 0; b < nb; b++) {
+    for (i = 0; i < 3; i++) {
+      double mel = mel_low + (b + i) * delta;
+
+      if (o->vtln_warp != 1.0)
+        mel = vtln_warp_mel_freq (o->vtln_low, vhigh, o->low_freq, high, o->vtln_warp, mel);
+      corners[3 * b + i] = mel;
+    }
+  }
 
   /* first pass: the extent of each triangle */
   for (b = 0; b < nb; b++) {
-    double left = mel_low + b * delta, right = mel_low + (b + 2.0) * delta;
+    double left = corners[3 * b], right = corners[3 * b + 2];
     int first = -1, last = -1;
 
-    for (i = 0; i < f->n_fft_bins; i++) {
+    for (i = 0; i < n_fft_bins; i++) {
       double mel = mel_scale (fft_bin_width * i);
 
       if (mel > left && mel < right) {
@@ -272,30 +365,40 @@ make_mel_banks (KaldiFeatures * f, char *err, size_t errlen)
         last = i;
       }
     }
-    if (first < 0)
+    if (first < 0) {
+      free (corners);
+      mel_banks_clear (mb);
+      if (o->vtln_warp != 1.0)
+        return fail (err, errlen, "num-mel-bins=%d with vtln-warp=%g leaves mel bin %d without "
+            "an FFT bin (%d-point FFT at %g Hz); use fewer bins, a longer frame-length or a warp "
+            "nearer 1", nb, o->vtln_warp, b, padded, o->sample_rate);
       return fail (err, errlen, "num-mel-bins=%d is too many for a %d-point FFT at %g Hz "
           "(mel bin %d covers no FFT bin); use fewer bins or a longer frame-length",
-          nb, f->padded, o->sample_rate, b);
-    f->mel_first[b] = first;
-    f->mel_len[b] = last - first + 1;
-    f->mel_offset[b] = total;
-    total += f->mel_len[b];
+          nb, padded, o->sample_rate, b);
+    }
+    mb->first[b] = first;
+    mb->len[b] = last - first + 1;
+    mb->offset[b] = total;
+    total += mb->len[b];
   }
 
-  f->mel_weights = calloc (total, sizeof (double));
-  if (!f->mel_weights)
+  mb->weights = calloc (total, sizeof (double));
+  if (!mb->weights) {
+    free (corners);
+    mel_banks_clear (mb);
     return fail (err, errlen, "out of memory");
+  }
   for (b = 0; b < nb; b++) {
-    double left = mel_low + b * delta, center = mel_low + (b + 1.0) * delta;
-    double right = mel_low + (b + 2.0) * delta;
+    double left = corners[3 * b], center = corners[3 * b + 1], right = corners[3 * b + 2];
 
-    for (i = 0; i < f->mel_len[b]; i++) {
-      double mel = mel_scale (fft_bin_width * (f->mel_first[b] + i));
+    for (i = 0; i < mb->len[b]; i++) {
+      double mel = mel_scale (fft_bin_width * (mb->first[b] + i));
       double w = mel <= center ? (mel - left) / (center - left) : (right - mel) / (right - center);
 
-      f->mel_weights[f->mel_offset[b] + i] = w;
+      mb->weights[mb->offset[b] + i] = w;
     }
   }
+  free (corners);
   return 0;
 }
 
@@ -355,7 +458,12 @@ kaldi_features_new (const KaldiFeatureOptions * o, char *err, size_t errlen)
     goto error;
   }
   make_window (f);
-  if (make_mel_banks (f, err, errlen) < 0)
+  f->mel_energies = calloc (o->num_mel_bins, sizeof (double));
+  if (!f->mel_energies) {
+    fail (err, errlen, "out of memory");
+    goto error;
+  }
+  if (mel_banks_build (&f->mel, o, f->padded, err, errlen) < 0)
     goto error;
   if (o->kind == KALDI_KIND_MFCC && make_dct (f, err, errlen) < 0)
     goto error;
@@ -379,10 +487,7 @@ kaldi_features_free (KaldiFeatures * f)
   free (f->frame);
   free (f->spectrum);
   free (f->power);
-  free (f->mel_first);
-  free (f->mel_len);
-  free (f->mel_offset);
-  free (f->mel_weights);
+  mel_banks_clear (&f->mel);
   free (f->mel_energies);
   free (f->dct);
   free (f->lifter);
@@ -470,6 +575,29 @@ uint64_t
 kaldi_features_samples (const KaldiFeatures * f)
 {
   return f->n_samples;
+}
+
+int
+kaldi_features_set_vtln_warp (KaldiFeatures * f, double vtln_warp, char *err, size_t errlen)
+{
+  KaldiFeatureOptions o = f->opt;
+  MelBanks mb;
+
+  if (vtln_warp == f->opt.vtln_warp)
+    return 0;
+  o.vtln_warp = vtln_warp;
+  if (check_options (&o, err, errlen) < 0 || mel_banks_build (&mb, &o, f->padded, err, errlen) < 0)
+    return -1;
+  mel_banks_clear (&f->mel);
+  f->mel = mb;
+  f->opt.vtln_warp = vtln_warp;
+  return 0;
+}
+
+double
+kaldi_features_vtln_warp (const KaldiFeatures * f)
+{
+  return f->opt.vtln_warp;
 }
 
 /* Uniform in (0, 1] from xorshift64*. */
@@ -569,11 +697,11 @@ compute_frame (KaldiFeatures * f, uint64_t m, uint64_t n_total)
   }
 
   for (b = 0; b < o->num_mel_bins; b++) {
-    const double *w = f->mel_weights + f->mel_offset[b];
-    const double *p = f->power + f->mel_first[b];
+    const double *w = f->mel.weights + f->mel.offset[b];
+    const double *p = f->power + f->mel.first[b];
     double e = 0.0;
 
-    for (i = 0; i < f->mel_len[b]; i++)
+    for (i = 0; i < f->mel.len[b]; i++)
       e += w[i] * p[i];
     if (o->kind == KALDI_KIND_MFCC || o->use_log_fbank)
       e = log (fmax (e, FLT_EPSILON));

@@ -12,7 +12,8 @@
  * dither, DC removal, log energy (before or after the window), pre-emphasis, the window functions,
  * the FFT of the zero-padded frame, power or magnitude spectrum, the triangular mel filterbank
  * (mel = 1127 ln(1 + f / 700)), the log floor (FLT_EPSILON), the orthonormal DCT-II, the cepstral
- * lifter and the energy replacing C0.
+ * lifter and the energy replacing C0, and Kaldi's VTLN warp of the mel bins (--vtln-warp,
+ * --vtln-low, --vtln-high: the piecewise-linear VtlnWarpFreq of mel-computations.cc).
  */
 #ifndef GST_RNN_KALDI_FEATURES_H
 #define GST_RNN_KALDI_FEATURES_H
@@ -61,9 +62,21 @@ typedef struct {
   int use_power;          /* fbank only */
   double energy_floor;
   double cepstral_lifter; /* MFCC only; 0 = no liftering */
+  /* Vocal tract length normalisation (Kaldi's MelBanks): with vtln_warp != 1 the edges and
+   * centres of the mel triangles move along Kaldi's piecewise-linear warp, f -> f / vtln_warp
+   * in the middle and linear to low_freq and high_freq at the ends (which stay put), the knees
+   * at vtln_low * max(1, warp) and vtln_high * min(1, warp). A warp above 1 moves the bins down,
+   * so a formant lands in a higher bin: the features of a speaker whose formants are that much
+   * higher (a shorter vocal tract); below 1, the reverse. With a warp, Kaldi requires
+   * low_freq < vtln_low < vtln_high < high_freq (vtln_high <= 0: offset from the Nyquist
+   * frequency, not from high_freq). */
+  double vtln_warp;       /* > 0; 1 = no warp */
+  double vtln_low;        /* Hz */
+  double vtln_high;       /* Hz; <= 0: offset from the Nyquist frequency */
 } KaldiFeatureOptions;
 
-/* Kaldi's defaults (compute-fbank-feats), except dither = 0 and sample_rate = 16000. */
+/* Kaldi's defaults (compute-fbank-feats), except dither = 0 and sample_rate = 16000; no VTLN warp
+ * (vtln_warp 1, vtln_low 100, vtln_high -500 as Kaldi's). */
 void kaldi_feature_options_init(KaldiFeatureOptions *o);
 
 /* Kaldi's frame geometry: samples per window and per shift, truncated as Kaldi does
@@ -110,6 +123,15 @@ int kaldi_features_finish(KaldiFeatures *f, KaldiFrameFunc fn, void *user);
 
 /* Samples appended since the last reset. */
 uint64_t kaldi_features_samples(const KaldiFeatures *f);
+
+/* Rebuilds the mel banks for another VTLN warp factor (the other options stay): frames computed
+ * from then on use it. Meant for the start of a run (after a reset or a finish); the buffers are
+ * allocated here, never per frame. Returns 0, or -1 with a message in err (a warp <= 0,
+ * vtln_low / vtln_high not inside low_freq..high_freq, a mel bin the warp leaves without an FFT
+ * bin), keeping the old banks. */
+int kaldi_features_set_vtln_warp(KaldiFeatures *f, double vtln_warp, char *err, size_t errlen);
+/* The warp factor the mel banks are built for. */
+double kaldi_features_vtln_warp(const KaldiFeatures *f);
 
 /* ---------------------------------------------------------------------------------------------
  * Kaldi's add-deltas (window 2): appends the first and, for order 2, second time derivative.

@@ -557,8 +557,12 @@ GST_START_TEST (test_settings_event_and_latency)
   /* sample-frequency=0 (any rate) is sent as the rate actually negotiated */
   fail_unless (gst_structure_get_int (s, "sample-frequency", &v));
   fail_unless_equals_int (v, RATE);
+  fail_unless (gst_structure_get_double (s, "vtln-warp", &d));
+  fail_unless_equals_float (d, 1.0);
+  fail_unless (gst_structure_get_double (s, "vtln-high", &d));
+  fail_unless_equals_float (d, -500.0);
   /* every feature property is there, and nothing else but feature-size */
-  fail_unless_equals_int (gst_structure_n_fields (s), 27);
+  fail_unless_equals_int (gst_structure_n_fields (s), 30);
   gst_event_unref (ev);
 
   /* latency: a 25 ms window plus 2 frames of 10 ms held back for the deltas */
