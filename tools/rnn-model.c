@@ -27,7 +27,8 @@ static void usage(FILE *f) {
           "      model's per-frame outputs (T x output size) to OUT.f32. A bidirectional layer\n"
           "      outputs its forward then its backward half, as PyTorch does.\n"
           "      --stream  feed one frame at a time through the streaming path (rnn_step) that\n"
-          "                rnninfer uses; only for models without bidirectional layers.\n"
+          "                rnninfer uses; only for models without bidirectional layers and\n"
+          "                without per-sequence normalisation.\n"
           "  %s --help\n"
           "Exit status: 0 on success, 1 on an error (the message names the file and the problem),\n"
           "2 on a usage error.\n",
@@ -278,12 +279,21 @@ static void print_architecture(const rnn_model *m) {
   printf("  output size                  %d per frame\n", rnn_model_output_size(m));
   printf("  streamable                   %s\n",
          rnn_model_streamable(m) ? "yes (no bidirectional layer)"
-                                 : "no (a bidirectional layer needs the whole sequence)");
+         : rnn_model_sequence_normalization(m)
+             ? "no (per-sequence normalisation needs the whole sequence)"
+             : "no (a bidirectional layer needs the whole sequence)");
   size_t n = rnn_model_num_params(m);
   printf("  parameters                   %zu (", n);
   print_human_bytes(n * sizeof(float));
   printf(" as float32)\n");
 
+  if (rnn_model_sequence_normalization(m))
+    printf("  per-sequence normalisation   yes (input.normalization = sequence): per input,\n"
+           "                               x' = (x - mean) / sqrt(var + %g), mean and variance of\n"
+           "                               each whole sequence; before the input normalisation\n",
+           RNN_SEQUENCE_NORM_EPS);
+  else
+    printf("  per-sequence normalisation   none\n");
   const float *mean = NULL, *scale = NULL;
   rnn_model_normalization(m, &mean, &scale); /* 1 when present; the pointers say it too */
   int has_norm = mean && scale;
@@ -444,6 +454,15 @@ static int cmd_run(int argc, char **argv) {
   if (!m)
     return 1;
   int bidi = first_bidirectional_layer(m);
+  if (stream && bidi < 0 && rnn_model_sequence_normalization(m)) {
+    fprintf(stderr,
+            "%s: %s: cannot --stream: the model normalises each whole sequence by its own mean and "
+            "variance (input.normalization = sequence), which one frame at a time cannot know; run "
+            "without --stream\n",
+            prog, model_path);
+    rnn_model_unref(m);
+    return 1;
+  }
   if (stream && (bidi >= 0 || !rnn_model_streamable(m))) {
     fprintf(stderr,
             "%s: %s: cannot --stream: layer %d is bidirectional, and its backward direction needs "
