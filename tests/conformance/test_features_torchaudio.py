@@ -21,6 +21,12 @@ torchaudio.functional.sliding_window_cmn, Kaldi's apply-cmvn-sliding, applied to
 features (then add-deltas, Kaldi's order). The same tolerances hold: the normalised values are
 near 0, where the measure is absolute.
 
+VTLN (vtln-warp, vtln-low, vtln-high): Kaldi's piecewise-linear warp of the mel bins against
+torchaudio's vtln_warp, vtln_low, vtln_high, for warps 0.85, 0.9, 1.1 and 1.15 (fbank and MFCC)
+and knees other than the defaults (a positive and a negative vtln-high), same tolerances. So that
+a warp the element ignored cannot pass, the unwarped features must differ from each warped
+reference by more than WARP_EFFECT.
+
 Also checks frame counts (snip-edges true and false), timestamps (frame m at m * frame-shift) and
 deltas against torchaudio.functional.compute_deltas (win_length=5, Kaldi's window 2). Kaldi's
 delta-delta clamps the ORIGINAL frames at the edges, which equals compute_deltas applied twice to
@@ -55,6 +61,8 @@ import torchaudio.functional as taf  # noqa: E402
 
 TOLERANCE = 1e-3         # against torchaudio in float32
 STRICT_TOLERANCE = 1e-5  # against torchaudio in float64
+WARPS = [0.85, 0.9, 1.1, 1.15]
+WARP_EFFECT = 0.01       # least difference a warp must make (100 x TOLERANCE)
 FILES = ["0_george_5.wav", "3_jackson_12.wav", "5_nicolas_20.wav", "7_theo_33.wav",
          "9_yweweler_41.wav"]
 
@@ -368,6 +376,37 @@ def main():
         got, _ = run_pipeline(path, "kind=mfcc", f32=True)
         compare("mfcc from F32 audio (x 32768)" + tag, got, lambda x: kaldi.mfcc(x, **common), wav)
 
+        # VTLN: the warp of the mel bins (Kaldi's VtlnWarpFreq) for fbank and MFCC
+        plain_fbank, _ = run_pipeline(path, "")
+        plain_mfcc, _ = run_pipeline(path, "kind=mfcc")
+        for warp in WARPS:
+            for kind, fn, plain in (("fbank", kaldi.fbank, plain_fbank),
+                                    ("mfcc", kaldi.mfcc, plain_mfcc)):
+                got, pts = run_pipeline(path, "kind=%s vtln-warp=%g" % (kind, warp))
+
+                def warped(x, fn=fn, warp=warp):
+                    return fn(x, vtln_warp=warp, **common)
+
+                compare("%s vtln-warp=%g" % (kind, warp) + tag, got, warped, wav, pts)
+                effect = max_error(plain, reference(warped, wav)[1])
+                worst_effect = worst.get("(least warp effect)", (math.inf, math.inf))
+                worst["(least warp effect)"] = (min(worst_effect[0], effect), worst_effect[1])
+                if effect <= WARP_EFFECT:
+                    failures.append("%s vtln-warp=%g%s: the warp changes the features by only "
+                                    "%.3g" % (kind, warp, tag, effect))
+        # other knees: vtln-high positive (Hz) and negative (offset from Nyquist)
+        vlow, vhigh, warp = [(300, 3200, 0.9), (250, -1000, 1.12)][i % 2]
+        got, _ = run_pipeline(path, "vtln-warp=%g vtln-low=%g vtln-high=%g num-mel-bins=30 "
+                              "low-freq=40" % (warp, vlow, vhigh))
+        compare("fbank vtln-warp vtln-low vtln-high, 30 bins" + tag, got,
+                lambda x: kaldi.fbank(x, vtln_warp=warp, vtln_low=vlow, vtln_high=vhigh,
+                                      num_mel_bins=30, low_freq=40, **common), wav)
+        got, _ = run_pipeline(path, "kind=mfcc vtln-warp=%g vtln-low=%g vtln-high=%g "
+                              "snip-edges=false use-energy=true" % (warp, vlow, vhigh))
+        compare("mfcc vtln-warp vtln-low vtln-high, no snip, energy" + tag, got,
+                lambda x: kaldi.mfcc(x, vtln_warp=warp, vtln_low=vlow, vtln_high=vhigh,
+                                     snip_edges=False, use_energy=True, **common), wav)
+
         # Sliding-window CMN (Kaldi's apply-cmvn-sliding) against
         # torchaudio.functional.sliding_window_cmn on torchaudio's features. FSDD utterances are
         # 0.3 to 0.9 s (fewer than min-cmn-window=100 frames): Kaldi's defaults give utterance CMN.
@@ -448,6 +487,10 @@ def main():
 
     print("\nworst error per case: vs torchaudio float32 (tolerance %g), float64 (tolerance %g)"
           % (TOLERANCE, STRICT_TOLERANCE))
+    least_effect = worst.pop("(least warp effect)", None)
+    if least_effect is not None:
+        print("  %-58s %.3g  (must exceed %g)" % ("least change by a vtln-warp", least_effect[0],
+                                                  WARP_EFFECT))
     for case, (err, err64) in sorted(worst.items()):
         print("  %-58s %.3g  %.3g" % (case, err, err64))
     if failures:
