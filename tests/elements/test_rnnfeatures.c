@@ -1529,6 +1529,267 @@ GST_START_TEST (test_model_sample_frequency)
 }
 GST_END_TEST;
 
+/* ---------------------------------------------------------------------------------------------
+ * VTLN (vtln-warp, vtln-low, vtln-high). The numbers against torchaudio's vtln_warp are checked by
+ * the conformance test; here: a warp reaches exactly the frames it was meant for (a run's factor
+ * in its rnn-reset event, a property changed while PLAYING from the next run on), what the
+ * settings event announces, bad values, and a model's factor.
+ * ------------------------------------------------------------------------------------------- */
+#define VTLN_FRAMES 98          /* RATE samples in 25 ms windows every 10 ms */
+
+static GstEvent *
+reset_event (gdouble warp)
+{
+  GstStructure *s = gst_structure_new_empty (GST_RNN_RESET_EVENT_NAME);
+
+  if (warp > 0.0)
+    gst_structure_set (s, "vtln-warp", G_TYPE_DOUBLE, warp, NULL);
+  return gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s);
+}
+
+/* Frames [first, first + n) of all equal those of one (a whole run of n frames). */
+static gboolean
+run_equals (const Frames * all, guint first, const Frames * one)
+{
+  gsize dim = (gsize) one->dim;
+
+  return all->frames >= first + one->frames
+      && memcmp ((const float *) (gpointer) all->values->data + first * dim,
+      one->values->data, one->frames * dim * sizeof (float)) == 0;
+}
+
+static gdouble
+announced_warp (GstHarness * h)
+{
+  GstEvent *ev = gst_pad_get_sticky_event (h->sinkpad, GST_EVENT_CUSTOM_DOWNSTREAM_STICKY, 0);
+  gdouble warp = -1.0;
+
+  fail_unless (ev != NULL, "no rnn-feature-settings event");
+  fail_unless (gst_structure_get_double (gst_event_get_structure (ev), "vtln-warp", &warp));
+  gst_event_unref (ev);
+  return warp;
+}
+
+GST_START_TEST (test_vtln_reset_event_warps_next_run_only)
+{
+  static gint16 samples[RATE];
+  Frames plain, warped, all;
+  GstHarness *h;
+  gint kind;
+
+  make_signal (samples, RATE, 21);
+  for (kind = GST_RNN_FEATURES_KIND_FBANK; kind <= GST_RNN_FEATURES_KIND_MFCC; kind++) {
+    gint dim = kind == GST_RNN_FEATURES_KIND_MFCC ? 13 : 23;
+    /* mfcc without snip-edges: the last frames of a run are computed when the rnn-reset event
+     * finishes it, so they must still get the run's own warp, not the next run's */
+    gboolean snip = kind == GST_RNN_FEATURES_KIND_FBANK;
+    guint n = snip ? VTLN_FRAMES : RATE / 80;
+
+    plain = run_once (samples, RATE, dim, "kind", kind, "snip-edges", snip, NULL);
+    warped = run_once (samples, RATE, dim, "kind", kind, "snip-edges", snip, "vtln-warp", 1.1,
+        NULL);
+    fail_unless_equals_int (plain.frames, n);
+    fail_unless_equals_int (warped.frames, n);
+    fail_unless (memcmp (plain.values->data, warped.values->data,
+            plain.values->len * sizeof (float)) != 0, "vtln-warp=1.1 changes nothing");
+
+    /* plain run, rnn-reset vtln-warp=1.1, warped run, rnn-reset, plain run again */
+    h = harness_new ("kind", kind, "snip-edges", snip, NULL);
+    gst_harness_set_src_caps_str (h, S16_CAPS);
+    fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+    fail_unless (gst_harness_push_event (h, reset_event (1.1)));
+    fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, GST_SECOND)),
+        GST_FLOW_OK);
+    /* a run's factor is not a setting of the stream: not announced */
+    fail_unless_equals_float (announced_warp (h), 1.0);
+    fail_unless (gst_harness_push_event (h, reset_event (0.0)));
+    fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 2 * GST_SECOND)),
+        GST_FLOW_OK);
+    fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+    all = pull_frames (h, dim);
+    fail_unless_equals_int (all.frames, 3 * n);
+    fail_unless (run_equals (&all, 0, &plain), "kind %d: the run before the event is warped", kind);
+    fail_unless (run_equals (&all, n, &warped),
+        "kind %d: the run after rnn-reset vtln-warp=1.1 is not warped by 1.1", kind);
+    fail_unless (run_equals (&all, 2 * n, &plain), "kind %d: the warp outlives its run", kind);
+    frames_clear (&all);
+    frames_clear (&plain);
+    frames_clear (&warped);
+    gst_harness_teardown (h);
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST (test_vtln_property_while_playing)
+{
+  static gint16 samples[RATE];
+  Frames plain, warped, all;
+  GstHarness *h = harness_new (NULL);
+  gdouble warp;
+
+  make_signal (samples, RATE, 22);
+  plain = run_once (samples, RATE, 23, NULL);
+  warped = run_once (samples, RATE, 23, "vtln-warp", 0.9, NULL);
+
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE / 2, 0)), GST_FLOW_OK);
+  /* set in the middle of a run: that run keeps its warp to its end */
+  g_object_set (h->element, "vtln-warp", 0.9, NULL);
+  g_object_get (h->element, "vtln-warp", &warp, NULL);
+  fail_unless_equals_float (warp, 0.9);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples + RATE / 2, RATE / 2,
+              GST_SECOND / 2)), GST_FLOW_OK);
+  fail_unless_equals_float (announced_warp (h), 1.0);
+  /* from the next rnn-reset on, the new factor, announced to downstream (a trained model's) */
+  fail_unless (gst_harness_push_event (h, reset_event (0.0)));
+  fail_unless_equals_float (announced_warp (h), 0.9);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, GST_SECOND)),
+      GST_FLOW_OK);
+  /* a STREAM_START applies a change too */
+  g_object_set (h->element, "vtln-warp", 1.0, NULL);
+  fail_unless (gst_harness_push_event (h, gst_event_new_stream_start ("second")));
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 2 * GST_SECOND)),
+      GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  fail_unless_equals_float (announced_warp (h), 1.0);
+
+  all = pull_frames (h, 23);
+  fail_unless_equals_int (all.frames, 3 * VTLN_FRAMES);
+  fail_unless (run_equals (&all, 0, &plain), "a change while PLAYING warped the current run");
+  fail_unless (run_equals (&all, VTLN_FRAMES, &warped), "the change did not apply at rnn-reset");
+  fail_unless (run_equals (&all, 2 * VTLN_FRAMES, &plain),
+      "the change did not apply at STREAM_START");
+  frames_clear (&all);
+  frames_clear (&plain);
+  frames_clear (&warped);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* The first error message posted on bus must contain both needles; later ones (a failed caps
+ * event is sent again with the next buffer) are dropped. */
+static void
+expect_error (GstBus * bus, const gchar * needle1, const gchar * needle2)
+{
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  GError *err = NULL;
+
+  fail_unless (msg != NULL, "no error message");
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, needle1) != NULL && strstr (err->message, needle2) != NULL,
+      "unexpected message: %s", err->message);
+  g_clear_error (&err);
+  gst_message_unref (msg);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_bus_set_flushing (bus, FALSE);
+}
+
+GST_START_TEST (test_vtln_bad_values)
+{
+  gint16 samples[RATE];
+  GstBus *bus = gst_bus_new ();
+  GstHarness *h;
+
+  make_signal (samples, RATE, 23);
+
+  /* vtln-low at or below low-freq is fine without a warp (Kaldi checks it only with one)... */
+  h = harness_new ("low-freq", 150.0, NULL);
+  gst_element_set_bus (h->element, bus);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+  fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR) == NULL);
+  /* ... but a warp then fails, naming the values, and no more frames are computed */
+  fail_unless (!gst_harness_push_event (h, reset_event (1.1)));
+  expect_error (bus, "vtln-low=100", "low-freq=150");
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, GST_SECOND)),
+      GST_FLOW_ERROR);
+  gst_element_set_bus (h->element, NULL);
+  gst_harness_teardown (h);
+
+  /* the same at the start, with the property */
+  h = harness_new ("vtln-warp", 0.9, "vtln-high", 3900.0, "high-freq", 3800.0, NULL);
+  gst_element_set_bus (h->element, bus);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)),
+      GST_FLOW_NOT_NEGOTIATED);
+  expect_error (bus, "vtln-high=3900", "high-freq=3800");
+  gst_element_set_bus (h->element, NULL);
+  gst_harness_teardown (h);
+
+  /* an rnn-reset whose vtln-warp is out of range or not a double */
+  h = harness_new (NULL);
+  gst_element_set_bus (h->element, bus);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  fail_unless_equals_int (gst_harness_push (h, s16_buffer (samples, RATE, 0)), GST_FLOW_OK);
+  fail_unless (!gst_harness_push_event (h, reset_event (3.0)));
+  expect_error (bus, "vtln-warp must be a double in [0.5, 2]", "3");
+  fail_unless (!gst_harness_push_event (h, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+              gst_structure_new (GST_RNN_RESET_EVENT_NAME, "vtln-warp", G_TYPE_STRING, "1.1",
+                  NULL))));
+  expect_error (bus, "vtln-warp must be a double", "1.1");
+  gst_element_set_bus (h->element, NULL);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+GST_END_TEST;
+
+/* An fbank model (23 inputs) whose metadata holds features.vtln-warp. */
+static gchar *
+write_vtln_model (gdouble warp)
+{
+  rnn_model *m = rnn_model_new (23);
+  gchar *path = NULL;
+  gint fd = g_file_open_tmp ("rnnfeatures-vtln-XXXXXX.rnn", &path, NULL);
+  char err[256];
+
+  fail_unless (fd >= 0);
+  close (fd);
+  fail_unless (m != NULL);
+  fail_unless_equals_int (rnn_model_add_layer (m, RNN_CELL_GRU, 4, 0), 0);
+  fail_unless_equals_int (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, 2, RNN_POOL_LAST), 0);
+  fail_unless_equals_int (rnn_model_finalize (m), 0);
+  rnn_model_init_weights (m, 1);
+  rnn_model_set_meta_string (m, "features.kind", "fbank");
+  rnn_model_set_meta_float (m, "features.vtln-warp", warp);
+  fail_unless (rnn_model_save (m, path, err, sizeof (err)) == 0, "%s", err);
+  rnn_model_unref (m);
+  return path;
+}
+
+GST_START_TEST (test_vtln_model)
+{
+  gchar *path = write_vtln_model (0.9);
+  static gint16 samples[RATE];
+  GstElement *e;
+  gdouble warp;
+  Frames got, warped;
+
+  /* the model's factor applies... */
+  make_signal (samples, RATE, 24);
+  warped = run_once (samples, RATE, 23, "vtln-warp", 0.9, NULL);
+  got = run_once (samples, RATE, 23, "model", path, NULL);
+  assert_same_frames (&got, &warped);
+  frames_clear (&got);
+  frames_clear (&warped);
+
+  /* ... unless one is set explicitly: the speaker's, not the model's (no contradiction) */
+  e = g_object_new (GST_TYPE_RNN_FEATURES, "model", path, "vtln-warp", 1.1, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+  g_object_get (e, "vtln-warp", &warp, NULL);
+  fail_unless_equals_float (warp, 1.1);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (e);
+  warped = run_once (samples, RATE, 23, "vtln-warp", 1.1, NULL);
+  got = run_once (samples, RATE, 23, "model", path, "vtln-warp", 1.1, NULL);
+  assert_same_frames (&got, &warped);
+  frames_clear (&got);
+  frames_clear (&warped);
+
+  g_unlink (path);
+  g_free (path);
+}
+GST_END_TEST;
+
 static Suite *
 rnnfeatures_suite (void)
 {
@@ -1561,6 +1822,10 @@ rnnfeatures_suite (void)
   tcase_add_test (tc, test_cmn_model_settings);
   tcase_add_test (tc, test_sample_frequency_restricts_caps);
   tcase_add_test (tc, test_model_sample_frequency);
+  tcase_add_test (tc, test_vtln_reset_event_warps_next_run_only);
+  tcase_add_test (tc, test_vtln_property_while_playing);
+  tcase_add_test (tc, test_vtln_bad_values);
+  tcase_add_test (tc, test_vtln_model);
   return s;
 }
 
