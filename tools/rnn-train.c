@@ -25,6 +25,14 @@
  * With --augment N each audio file is also fed N more times with seeded random perturbations of
  * the waveform, before rnnfeatures: speed (resampling by a factor, as Kaldi's speed perturbation:
  * pitch and tempo change together), gain, and white noise at a random SNR.
+ *
+ * With --vtln-warp LO:HI each augmented copy also gets a random vocal tract length warp of the mel
+ * bins (VTLP, Jaitly & Hinton 2013: rnnfeatures' vtln-warp, Kaldi's VTLN warp). The factor
+ * travels with the data: it is a "vtln-warp" field of the rnn-reset event that precedes the
+ * copy's samples in appsrc's queue, so rnnfeatures switches the warp exactly between the previous
+ * file's last frame and this copy's first, whatever is still queued; the originals' rnn-reset has
+ * no field, so they get the vtln-warp property's factor (1, or --features vtln-warp=X), which is
+ * also the one the model stores as features.vtln-warp.
  */
 #include <errno.h>
 #include <math.h>
@@ -62,6 +70,7 @@ static struct
   gboolean no_normalize, quiet;
   gint rate, sensor_rate, augment;
   gchar *speed, *gain, *noise_snr;
+  gchar *vtln_warp;
   gchar **props;
   gchar **meta;
 } opt = {
@@ -113,6 +122,9 @@ static const GOptionEntry entries[] = {
       "Augmentation: gain range in dB (default -6:6; 0 disables)", "LO:HI"},
   {"noise-snr", 0, 0, G_OPTION_ARG_STRING, &opt.noise_snr,
       "Augmentation: white-noise SNR range in dB (default 10:40; off disables)", "LO:HI"},
+  {"vtln-warp", 0, 0, G_OPTION_ARG_STRING, &opt.vtln_warp,
+      "Augmentation: vocal tract length warp factor range of the mel bins (VTLP; rnnfeatures "
+      "vtln-warp, within 0.5:2), e.g. 0.9:1.1 (default off; 1 disables)", "LO:HI"},
   {"property", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &opt.props,
       "Any other rnntrain property (repeatable)", "KEY=VALUE"},
   {"meta", 'm', 0, G_OPTION_ARG_STRING_ARRAY, &opt.meta,
@@ -478,6 +490,14 @@ main (int argc, char **argv)
   Range speed = parse_range (opt.speed, "speed", 0.9, 1.1);
   Range gain = parse_range (opt.gain, "gain", -6.0, 6.0);
   Range snr = parse_range (opt.noise_snr, "noise-snr", 10.0, 40.0);
+  /* off unless asked for: a default would change every existing recipe's features */
+  Range vtln = parse_range (opt.vtln_warp, "vtln-warp", 1.0, 1.0);
+  if (!opt.vtln_warp || (vtln.lo == 1.0 && vtln.hi == 1.0))
+    vtln.set = FALSE;
+  if (vtln.set && (vtln.lo < 0.5 || vtln.hi > 2.0))
+    die ("--vtln-warp: '%s' is outside 0.5:2 (rnnfeatures' vtln-warp range)", opt.vtln_warp);
+  if (vtln.set && opt.augment == 0)
+    die ("--vtln-warp warps the augmented copies only: give --augment N too");
   if (speed.set && speed.lo <= 0.1)
     die ("--speed: factors must be above 0.1");
   if (speed.set && speed.lo == 1.0 && speed.hi == 1.0)
@@ -511,6 +531,8 @@ main (int argc, char **argv)
     die ("the data set mixes CSV sensor logs and audio files");
   if (sensors && opt.sensor_rate <= 0)
     die ("the data set holds CSV sensor logs: give their sample rate with --sensor-rate HZ");
+  if (sensors && vtln.set)
+    die ("--vtln-warp warps mel bins: it does not apply to CSV sensor logs");
 
   /* the training pipeline */
   GstElement *pipe = gst_pipeline_new ("train");
@@ -631,6 +653,11 @@ main (int argc, char **argv)
       opt.noise_snr ? opt.noise_snr : "10:40") :
       g_strdup_printf ("%s: %u files, %u labels", dataset, items->len,
       g_hash_table_size (labels));
+  if (vtln.set) {
+    gchar *with_warp = g_strdup_printf ("%s, VTLN warp %s", description, opt.vtln_warp);
+    g_free (description);
+    description = with_warp;
+  }
   g_object_set (train, "output", output, "command", command, "data-description", description,
       "progress", !opt.quiet, NULL);
 
@@ -695,10 +722,17 @@ main (int argc, char **argv)
           data = g_bytes_new_take (s, size);
         }
       }
+      /* drawn last, so the other perturbations are those of a run without --vtln-warp */
+      gdouble warp = copy > 0 && vtln.set ?
+          CLAMP (g_rand_double_range (rng, vtln.lo, vtln.hi + 1e-12), vtln.lo, vtln.hi) : 0.0;
       g_rand_free (rng);
 
-      gst_element_send_event (appsrc, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
-              gst_structure_new_empty (RESET_EVENT_NAME)));
+      /* the warp rides on the rnn-reset event, queued in appsrc in order with the samples: it
+       * cannot reach rnnfeatures before the previous file's samples or after this one's */
+      GstStructure *reset = gst_structure_new_empty (RESET_EVENT_NAME);
+      if (warp > 0.0)
+        gst_structure_set (reset, "vtln-warp", G_TYPE_DOUBLE, warp, NULL);
+      gst_element_send_event (appsrc, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, reset));
       /* the copies of one file are one group: they never straddle the validation split */
       gchar *group = g_strdup_printf ("%u", i);
       GstTagList *tags = gst_tag_list_new (LABEL_TAG, it->label, GROUP_TAG, group, NULL);
