@@ -1084,9 +1084,14 @@ configure (GstRnnFeatures * self, GstCaps * caps)
     self->raw_frame = g_new0 (float, channels);
   } else {
     KaldiFeatureOptions o;
+    GstRnnFeatureSettings settings;
     char err[256];
 
-    settings_to_options (&self->settings, rate, &o);
+    /* a copy: vtln-warp may be set from another thread while PLAYING */
+    GST_OBJECT_LOCK (self);
+    settings = self->settings;
+    GST_OBJECT_UNLOCK (self);
+    settings_to_options (&settings, rate, &o);
     o.vtln_warp = run_warp_factor (self);
     self->extractor = kaldi_features_new (&o, err, sizeof (err));
     if (!self->extractor) {
