@@ -85,7 +85,17 @@ GST_DEBUG_CATEGORY_STATIC (rnn_infer_debug);
 #define DEFAULT_BEAM_WIDTH 8
 #define DEFAULT_PARTIAL_INTERVAL 500
 
-/* A bidirectional model has no per-frame output outside utterances: one GAP event stands for at
+/* A whole-utterance model (not streamable: bidirectional, or normalising each sequence by its own
+ * statistics) runs once per utterance over its speech span: from the first speech frame to the
+ * last one plus at most this much of the min-silence hangover that ended the utterance. The
+ * hangover is background (300 ms by default) and so are frames before the speech: the model was
+ * trained on recordings trimmed to the speech, and with per-sequence normalisation background
+ * would enter the utterance's mean and variance, which would then depend on the room and on how
+ * long the VAD waited rather than on the word. 0: exactly the speech frames, the span that
+ * classification results have always used, now also for transcription and per-frame outputs. */
+#define UTTERANCE_TAIL_MS 0
+
+/* A whole-utterance model has no per-frame output outside utterances: one GAP event stands for at
  * most this much of the stream (not one per frame: events are allocated). */
 #define MAX_GAP_SPAN (200 * GST_MSECOND)
 
@@ -200,8 +210,9 @@ struct _GstRnnInfer
   gfloat *smooth_ring;          /* smooth_len * out_size posteriors */
   guint smooth_pos, smooth_count;
   GstClockTime *fed_pts;        /* max_frames: PTS of each frame fed to the model */
-  gfloat *utt_in;               /* bidirectional: max_frames * in_size */
-  gfloat *utt_out;              /* bidirectional: max_frames * out_size */
+  gfloat *utt_in;               /* whole-utterance models: max_frames * in_size */
+  gfloat *utt_out;              /* whole-utterance models: max_frames * out_size */
+  guint tail_frames;            /* UTTERANCE_TAIL_MS in frames */
   rnn_ctc_token *tokens;        /* max_frames */
   gfloat *window_in;            /* window_frames * in_size, oldest first */
   gfloat *ring;                 /* window_frames * in_size */
@@ -227,6 +238,8 @@ struct _GstRnnInfer
   /* Utterance in progress. */
   gboolean in_utterance;
   guint utt_frames, speech_frames, silence_run, fed, fed_at_speech_end;
+  guint fed_at_speech_start;    /* index of the first fed frame counted as speech */
+  guint decode_offset;          /* fed index of the CTC decoder's frame 0 */
   GstClockTime utt_start, speech_end, last_partial;
   gboolean partial_emitted;
 
@@ -734,7 +747,8 @@ load_model (GstRnnInfer * self)
   self->n_symbols = n_symbols;
   self->loaded_path = path;
   GST_INFO_OBJECT (self, "model %s: %d inputs, %d outputs, %s, %s", path, self->in_size,
-      self->out_size, self->streamable ? "streaming" : "bidirectional",
+      self->out_size, self->streamable ? "streaming" : rnn_model_sequence_normalization (m)
+      ? "whole utterances (per-sequence normalisation)" : "whole utterances (bidirectional)",
       task ? task : "no task");
   return TRUE;
 
@@ -785,6 +799,7 @@ reset_stream (GstRnnInfer * self)
   self->in_utterance = FALSE;
   self->utt_frames = self->speech_frames = self->silence_run = 0;
   self->fed = self->fed_at_speech_end = 0;
+  self->fed_at_speech_start = self->decode_offset = 0;
   self->pool_count = self->pool_snap_count = 0;
   self->smooth_pos = self->smooth_count = 0;
   self->ring_pos = self->ring_count = self->since_hop = 0;
@@ -905,6 +920,7 @@ allocate_buffers (GstRnnInfer * self)
   self->max_frames = MAX (1, ms_to_frames (self, self->max_utterance_ms));
   self->min_speech_frames = ms_to_frames (self, self->min_speech_ms);
   self->min_silence_frames = MAX (1, ms_to_frames (self, self->min_silence_ms));
+  self->tail_frames = ms_to_frames (self, UTTERANCE_TAIL_MS);
   self->window_frames = MAX (1, ms_to_frames (self, self->window_length_ms));
   self->hop_frames = MAX (1, ms_to_frames (self, self->window_hop_ms));
   self->partial_interval = (GstClockTime) self->partial_interval_ms * GST_MSECOND;
@@ -1174,9 +1190,10 @@ emit_transcription (GstRnnInfer * self, gboolean final, GstClockTime end)
       gchar *s = g_string_free (word, FALSE);
 
       w.text = s;
-      w.start = to_stream_time (self, self->fed_pts[self->tokens[word_first].start_frame]);
-      w.end = to_stream_time (self,
-          fed_frame_end (self, self->tokens[word_last].end_frame - 1));
+      w.start = to_stream_time (self,
+          self->fed_pts[self->decode_offset + self->tokens[word_first].start_frame]);
+      w.end = to_stream_time (self, fed_frame_end (self,
+              self->decode_offset + self->tokens[word_last].end_frame - 1));
       w.confidence = word_conf / word_tokens;
       g_ptr_array_add (strings, s);
       g_array_append_val (words, w);
@@ -1244,6 +1261,7 @@ start_utterance (GstRnnInfer * self, GstClockTime pts)
   self->in_utterance = TRUE;
   self->utt_frames = self->speech_frames = self->silence_run = 0;
   self->fed = self->fed_at_speech_end = 0;
+  self->fed_at_speech_start = self->decode_offset = 0;
   self->pool_count = self->pool_snap_count = 0;
   self->smooth_pos = self->smooth_count = 0;
   self->utt_start = pts;
@@ -1353,29 +1371,52 @@ streamed_posterior (GstRnnInfer * self, gfloat * p)
   logits_to_posterior (self, self->logits, p);
 }
 
+/* The fed frames [*first, *last) a whole-utterance model runs over: the speech span, from the
+ * first speech frame to the last one plus up to tail_frames of the hangover (UTTERANCE_TAIL_MS).
+ * Without the voice-activity rule every fed frame is speech: all of them. Empty when no frame was
+ * speech (the stream's first frames turned out to be background). */
+static void
+utterance_span (GstRnnInfer * self, guint * first, guint * last)
+{
+  *first = self->fed_at_speech_end > 0 ? self->fed_at_speech_start : 0;
+  *last = MIN (self->fed, self->fed_at_speech_end + self->tail_frames);
+  if (self->fed_at_speech_end == 0)
+    *last = *first;
+}
+
 /* Ends the utterance in progress: gives its result (unless it was too short to be speech) and,
- * for bidirectional models, runs the model over it now and pushes its per-frame outputs. */
+ * for whole-utterance models, runs the model over its speech span now and pushes its per-frame
+ * outputs (the fed frames outside the span get a GAP, as frames outside utterances do). */
 static GstFlowReturn
 end_utterance (GstRnnInfer * self)
 {
   GstFlowReturn ret = GST_FLOW_OK;
   gboolean is_speech;
+  guint first = 0, last = 0;
 
   if (!self->in_utterance)
     return GST_FLOW_OK;
   self->in_utterance = FALSE;
   is_speech = self->fed_at_speech_end > 0
       && (!self->use_vad || self->speech_frames >= self->min_speech_frames);
+  if (!self->streamable)
+    utterance_span (self, &first, &last);
 
   if (!self->streamable && self->fed > 0
       && (self->output == OUTPUT_FRAMES || self->task == TASK_TRANSCRIPTION)) {
-    if (rnn_forward_sequence (self->model, self->utt_in, (int) self->fed, self->utt_out) != 0) {
+    if (last > first && rnn_forward_sequence (self->model,
+            self->utt_in + (gsize) first * self->in_size, (int) (last - first),
+            self->utt_out) != 0) {
       GST_ELEMENT_ERROR (self, STREAM, FAILED, ("the model failed on an utterance"), (NULL));
       return GST_FLOW_ERROR;
     }
-    for (guint t = 0; t < self->fed && ret == GST_FLOW_OK; t++)
-      ret = push_scores (self, self->utt_out + (gsize) t * self->out_size, self->fed_pts[t],
-          self->frame_duration);
+    for (guint t = 0; t < self->fed && ret == GST_FLOW_OK; t++) {
+      if (t < first || t >= last)
+        queue_gap (self, self->fed_pts[t], self->frame_duration);
+      else
+        ret = push_scores (self, self->utt_out + (gsize) (t - first) * self->out_size,
+            self->fed_pts[t], self->frame_duration);
+    }
     if (ret != GST_FLOW_OK)
       return ret;
   }
@@ -1389,8 +1430,8 @@ end_utterance (GstRnnInfer * self)
     if (self->streamable) {
       streamed_posterior (self, self->posterior);
     } else {
-      if (rnn_forward_pooled (self->model, self->utt_in, (int) self->fed_at_speech_end,
-              self->utt_out) != 0) {
+      if (rnn_forward_pooled (self->model, self->utt_in + (gsize) first * self->in_size,
+              (int) (last - first), self->utt_out) != 0) {
         GST_ELEMENT_ERROR (self, STREAM, FAILED, ("the model failed on an utterance"), (NULL));
         return GST_FLOW_ERROR;
       }
@@ -1400,8 +1441,10 @@ end_utterance (GstRnnInfer * self)
   } else if (self->task == TASK_TRANSCRIPTION) {
     if (!self->streamable) {
       rnn_ctc_decoder_reset (self->decoder);
-      for (guint t = 0; t < self->fed; t++) {
-        output_to_posterior (self, self->utt_out + (gsize) t * self->out_size, self->posterior);
+      self->decode_offset = first;
+      for (guint t = first; t < last; t++) {
+        output_to_posterior (self, self->utt_out + (gsize) (t - first) * self->out_size,
+            self->posterior);
         rnn_ctc_decoder_push (self->decoder, self->posterior);
       }
     }
@@ -1484,6 +1527,11 @@ process_utterance_frame (GstRnnInfer * self, gboolean valid, GstClockTime pts,
     self->fed++;
   }
   if (speech) {
+    /* A speech frame is valid, so it was fed just above. speech_frames is 0 again after the
+     * stream's first frames turned out to be background (frame_is_speech): the speech starts
+     * here, not at the start of the utterance. */
+    if (self->speech_frames == 0)
+      self->fed_at_speech_start = self->fed - 1;
     self->speech_frames++;
     self->silence_run = 0;
     self->speech_end = pts + dur;

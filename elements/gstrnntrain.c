@@ -42,7 +42,8 @@
  *
  * The saved model carries: `task`, `labels` or `alphabet`, `features.*` (from the sticky
  * `rnn-feature-settings` event of rnnfeatures, so that `rnnfeatures model=...` reproduces the
- * features), the input normalisation (#GstRnnTrain:normalize), and `train.*` provenance and metrics
+ * features), the input normalisation (#GstRnnTrain:normalize), the per-sequence normalisation
+ * mode (#GstRnnTrain:sequence-normalize), and `train.*` provenance and metrics
  * (`train.data`, `train.command`, `train.date`, `train.architecture`, `train.epochs`, `train.loss`,
  * `train.accuracy`, `train.val-loss`, `train.val-accuracy`, ...).
  *
@@ -86,6 +87,7 @@ GST_DEBUG_CATEGORY_STATIC (rnn_train_debug);
 #define DEFAULT_WEIGHT_DECAY 0.0
 #define DEFAULT_DROPOUT 0.0
 #define DEFAULT_NORMALIZE TRUE
+#define DEFAULT_SEQUENCE_NORMALIZE FALSE
 #define DEFAULT_TIME_MASK 0
 #define DEFAULT_TIME_MASKS 2
 #define DEFAULT_FREQ_MASK 0
@@ -125,6 +127,7 @@ enum
   PROP_COMMAND,
   PROP_DATA_DESCRIPTION,
   PROP_METADATA,
+  PROP_SEQUENCE_NORMALIZE,
 };
 
 /* Every property, copied under the object lock when training starts. */
@@ -146,6 +149,7 @@ typedef struct
   gdouble weight_decay;
   gdouble dropout;
   gboolean normalize;
+  gboolean sequence_normalize;
   gint time_mask, time_masks;
   gint freq_mask, freq_masks;
   GstRnnTrainTask task;
@@ -567,6 +571,9 @@ gst_rnn_train_set_property (GObject * object, guint prop_id, const GValue * valu
     case PROP_NORMALIZE:
       s->normalize = g_value_get_boolean (value);
       break;
+    case PROP_SEQUENCE_NORMALIZE:
+      s->sequence_normalize = g_value_get_boolean (value);
+      break;
     case PROP_TIME_MASK:
       s->time_mask = g_value_get_int (value);
       break;
@@ -673,6 +680,9 @@ gst_rnn_train_get_property (GObject * object, guint prop_id, GValue * value, GPa
       break;
     case PROP_NORMALIZE:
       g_value_set_boolean (value, s->normalize);
+      break;
+    case PROP_SEQUENCE_NORMALIZE:
+      g_value_set_boolean (value, s->sequence_normalize);
       break;
     case PROP_TIME_MASK:
       g_value_set_int (value, s->time_mask);
@@ -1305,6 +1315,12 @@ fit_job_load_init (GstRnnTrain * self, FitJob * job, gint input_size, gchar * er
       g_snprintf (err, errlen, "init-model %s has no dense head to train", job->s.init_model);
       return FALSE;
     }
+    /* The model's weights were learnt on inputs normalised its way: fine-tuning keeps it. */
+    if (!rnn_model_sequence_normalization (job->model) != !job->s.sequence_normalize)
+      GST_WARNING_OBJECT (self, "init-model %s %s per-sequence normalisation and keeps it; "
+          "sequence-normalize=%s is ignored", job->s.init_model,
+          rnn_model_sequence_normalization (job->model) ? "has" : "has no",
+          job->s.sequence_normalize ? "true" : "false");
   }
   return TRUE;
 }
@@ -1348,6 +1364,8 @@ fit_job_build (GstRnnTrain * self, FitJob * job, gint input_size, gchar * err, g
   rc = rnn_model_set_head (job->model, arch.head, outputs, arch.pool);
   if (rc == RNN_OK)
     rc = rnn_model_finalize (job->model);
+  if (rc == RNN_OK)
+    rc = rnn_model_set_sequence_normalization (job->model, job->s.sequence_normalize ? 1 : 0);
   if (rc != RNN_OK) {
     g_snprintf (err, errlen, "architecture \"%s\": %s", job->s.architecture, rnn_strerror (rc));
     return FALSE;
@@ -1533,7 +1551,9 @@ fit_job_split (FitJob * job, GPtrArray * seqs)
   g_free (unit_of);
 }
 
-/* Per-input mean and 1/std over every training frame, stored as the model's normalisation. */
+/* Per-input mean and 1/std over every training frame, stored as the model's normalisation. The
+ * stored normalisation comes after the per-sequence one (rnn.h), so with that mode the statistics
+ * are those of the per-sequence normalised frames: what the normalisation is applied to. */
 static gboolean
 fit_job_normalize (FitJob * job, gint input_size, gchar * err, gsize errlen)
 {
@@ -1543,13 +1563,35 @@ fit_job_normalize (FitJob * job, gint input_size, gchar * err, gsize errlen)
   if (rnn_model_normalization (job->model, &have_mean, &have_scale) && have_mean)
     return TRUE;                /* fine-tuning keeps the statistics the model was built with */
 
+  gboolean per_sequence = rnn_model_sequence_normalization (job->model);
   gdouble *sum = g_new0 (gdouble, input_size), *sq = g_new0 (gdouble, input_size);
   gfloat *mean = g_new (gfloat, input_size), *scale = g_new (gfloat, input_size);
+  gfloat *normalised = NULL;
+  gsize normalised_cap = 0;
   gdouble frames = 0;
   for (gint e = 0; e < job->n_train; e++) {
     const rnn_example *ex = &job->train[e];
+    const float *xs = ex->x;
+    if (per_sequence) {
+      gsize need = (gsize) ex->T * input_size;
+      if (need > normalised_cap) {
+        g_free (normalised);
+        normalised = g_new (gfloat, need);
+        normalised_cap = need;
+      }
+      if (rnn_normalize_sequence (ex->x, ex->T, input_size, normalised) != RNN_OK) {
+        g_snprintf (err, errlen, "per-sequence normalisation of training sequence %d failed", e);
+        g_free (sum);
+        g_free (sq);
+        g_free (mean);
+        g_free (scale);
+        g_free (normalised);
+        return FALSE;
+      }
+      xs = normalised;
+    }
     for (gint t = 0; t < ex->T; t++) {
-      const float *x = ex->x + (gsize) t * input_size;
+      const float *x = xs + (gsize) t * input_size;
       for (gint i = 0; i < input_size; i++) {
         sum[i] += x[i];
         sq[i] += (gdouble) x[i] * x[i];
@@ -1569,6 +1611,7 @@ fit_job_normalize (FitJob * job, gint input_size, gchar * err, gsize errlen)
   g_free (sq);
   g_free (mean);
   g_free (scale);
+  g_free (normalised);
   if (rc != RNN_OK) {
     g_snprintf (err, errlen, "setting the normalisation: %s", rnn_strerror (rc));
     return FALSE;
@@ -1664,6 +1707,11 @@ store_extra_field (GQuark field, const GValue * value, gpointer user_data)
       || !strcmp (key, "negative-label") || g_str_has_prefix (key, "features.")
       || g_str_has_prefix (key, "train.")) {
     GST_WARNING ("metadata: %s is set by rnntrain itself; ignored", key);
+    return TRUE;
+  }
+  if (!strcmp (key, "input.normalization")) {
+    GST_WARNING ("metadata: %s is the model's per-sequence normalisation mode, set with the "
+        "sequence-normalize property; ignored", key);
     return TRUE;
   }
   store_meta_value (user_data, key, value);
@@ -1907,6 +1955,7 @@ gst_rnn_train_init (GstRnnTrain * self)
   s->weight_decay = DEFAULT_WEIGHT_DECAY;
   s->dropout = DEFAULT_DROPOUT;
   s->normalize = DEFAULT_NORMALIZE;
+  s->sequence_normalize = DEFAULT_SEQUENCE_NORMALIZE;
   s->time_mask = DEFAULT_TIME_MASK;
   s->time_masks = DEFAULT_TIME_MASKS;
   s->freq_mask = DEFAULT_FREQ_MASK;
@@ -1993,6 +2042,25 @@ gst_rnn_train_class_init (GstRnnTrainClass * klass)
       g_param_spec_boolean ("normalize", "Normalize",
           "Store each input's mean and 1/std over the training frames as the model's input "
           "normalisation (an init-model keeps its own)", DEFAULT_NORMALIZE, rw));
+  /**
+   * GstRnnTrain:sequence-normalize:
+   *
+   * Make per-sequence normalisation (CMVN) part of the new model: the engine normalises each
+   * input of every whole sequence by that sequence's own mean and standard deviation, in training
+   * and in rnninfer (over each utterance, so a live utterance is normalised by its own frames),
+   * before the stored #GstRnnTrain:normalize statistics, which are then computed over the
+   * per-sequence normalised frames. Makes a model robust to gain and channel (microphone,
+   * speaker) differences, at the price of streaming: rnninfer runs such a model once per
+   * utterance, as a bidirectional one. Stored as the model's `input.normalization` = "sequence".
+   * An init-model keeps its own mode.
+   */
+  g_object_class_install_property (gobject_class, PROP_SEQUENCE_NORMALIZE,
+      g_param_spec_boolean ("sequence-normalize", "Sequence normalize",
+          "Per-sequence normalisation (CMVN) as part of the new model: each input of a whole "
+          "sequence (training sequence, or rnninfer utterance) is normalised by that sequence's "
+          "own mean and standard deviation, before the normalize statistics (then computed over "
+          "normalised frames); the model is then run once per utterance, not streamed (an "
+          "init-model keeps its own mode)", DEFAULT_SEQUENCE_NORMALIZE, rw));
   g_object_class_install_property (gobject_class, PROP_TIME_MASK,
       g_param_spec_int ("time-mask", "Time mask",
           "SpecAugment: mask up to this many consecutive frames (0: off)", 0, 100000,
