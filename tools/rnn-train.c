@@ -33,6 +33,11 @@
  * file's last frame and this copy's first, whatever is still queued; the originals' rnn-reset has
  * no field, so they get the vtln-warp property's factor (1, or --features vtln-warp=X), which is
  * also the one the model stores as features.vtln-warp.
+ *
+ * With --sequence-normalize the model normalises each whole sequence (here: each file or copy, in
+ * rnninfer: each utterance) by its own per-input mean and standard deviation, applied by the
+ * engine (rnntrain's sequence-normalize, docs/model-format.md "input.normalization"), so that a
+ * live utterance is normalised by its own speech frames exactly as the training files were.
  */
 #include <errno.h>
 #include <math.h>
@@ -68,6 +73,7 @@ static struct
   gdouble learning_rate, validation_split, clip_norm, weight_decay, dropout;
   gint64 seed;
   gboolean no_normalize, quiet;
+  gboolean sequence_normalize;
   gint rate, sensor_rate, augment;
   gchar *speed, *gain, *noise_snr;
   gchar *vtln_warp;
@@ -100,6 +106,11 @@ static const GOptionEntry entries[] = {
   {"dropout", 0, 0, G_OPTION_ARG_DOUBLE, &opt.dropout, "Dropout", "X"},
   {"no-normalize", 0, 0, G_OPTION_ARG_NONE, &opt.no_normalize,
       "Do not store input normalisation in the model", NULL},
+  {"sequence-normalize", 0, 0, G_OPTION_ARG_NONE, &opt.sequence_normalize,
+        "Make per-sequence normalisation (CMVN) part of the model: each input of every whole "
+        "sequence (each file here, each utterance in rnninfer) is normalised by that sequence's "
+        "own mean and standard deviation, by the engine, in training and inference alike; the "
+        "model is then run once per utterance, not streamed (rnntrain sequence-normalize)", NULL},
   {"time-mask", 0, 0, G_OPTION_ARG_INT, &opt.time_mask, "SpecAugment: max masked frames", "N"},
   {"freq-mask", 0, 0, G_OPTION_ARG_INT, &opt.freq_mask, "SpecAugment: max masked features", "N"},
   {"task", 0, 0, G_OPTION_ARG_STRING, &opt.task,
@@ -617,6 +628,8 @@ main (int argc, char **argv)
     g_object_set (train, "dropout", opt.dropout, NULL);
   if (opt.no_normalize)
     g_object_set (train, "normalize", FALSE, NULL);
+  if (opt.sequence_normalize)
+    g_object_set (train, "sequence-normalize", TRUE, NULL);
   for (gchar ** kv = opt.props; kv && *kv; kv++)
     set_key_value (train, *kv, "-p");
   if (opt.meta) {
