@@ -394,13 +394,15 @@ def main():
                 if effect <= WARP_EFFECT:
                     failures.append("%s vtln-warp=%g%s: the warp changes the features by only "
                                     "%.3g" % (kind, warp, tag, effect))
-        # other knees: vtln-high positive (Hz) and negative (offset from Nyquist)
+        # other knees: vtln-high positive (Hz) and negative (an offset from Nyquist, not from
+        # high-freq: with high-freq=-200 the two readings differ)
         vlow, vhigh, warp = [(300, 3200, 0.9), (250, -1000, 1.12)][i % 2]
         got, _ = run_pipeline(path, "vtln-warp=%g vtln-low=%g vtln-high=%g num-mel-bins=30 "
-                              "low-freq=40" % (warp, vlow, vhigh))
-        compare("fbank vtln-warp vtln-low vtln-high, 30 bins" + tag, got,
+                              "low-freq=40 high-freq=-200" % (warp, vlow, vhigh))
+        compare("fbank vtln-warp vtln-low vtln-high, 30 bins, high-freq" + tag, got,
                 lambda x: kaldi.fbank(x, vtln_warp=warp, vtln_low=vlow, vtln_high=vhigh,
-                                      num_mel_bins=30, low_freq=40, **common), wav)
+                                      num_mel_bins=30, low_freq=40, high_freq=-200, **common),
+                wav)
         got, _ = run_pipeline(path, "kind=mfcc vtln-warp=%g vtln-low=%g vtln-high=%g "
                               "snip-edges=false use-energy=true" % (warp, vlow, vhigh))
         compare("mfcc vtln-warp vtln-low vtln-high, no snip, energy" + tag, got,
