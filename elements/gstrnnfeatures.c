@@ -1307,10 +1307,15 @@ gst_rnn_features_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     case GST_EVENT_EOS:
       drain (self);
       break;
-    case GST_EVENT_STREAM_START:
+    case GST_EVENT_STREAM_START:{
+      gboolean ok;
+
       drain (self);
+      /* forwarded first: a changed vtln-warp is announced within the new stream */
+      ok = gst_pad_event_default (pad, parent, event);
       start_run_warp (self, 0.0);
-      break;
+      return ok;
+    }
     case GST_EVENT_FLUSH_STOP:
       reset_run (self);
       self->base_ts = GST_CLOCK_TIME_NONE;
