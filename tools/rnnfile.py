@@ -273,6 +273,13 @@ def write(m, path):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp.", dir=folder)
     try:
+        # mkstemp makes the file 0600; keep the mode of the file being replaced, else an ordinary
+        # 0644, as engine/format.c does, so a model is readable like any file.
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o644
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
             f.flush()

@@ -262,6 +262,18 @@ def test_round_trips(tmp):
     if check(r.returncode == 0, "C loader rejects a headless model from rnnfile.py: %s" % r.stderr):
         check(open(back_path, "rb").read() == open(py_path, "rb").read(),
               "headless model: the C saver writes different bytes")
+    # Saves are ordinary files: a new one is 0644 (not mkstemp's 0600), a replaced one keeps its mode.
+    mode_path = os.path.join(tmp, "mode.rnn")
+    rnnfile.write(m2, mode_path)
+    check(os.stat(mode_path).st_mode & 0o777 == 0o644,
+          "rnnfile.write made a new file with mode %o, not 644" % (os.stat(mode_path).st_mode & 0o777))
+    os.chmod(mode_path, 0o640)
+    rnnfile.write(m2, mode_path)
+    check(os.stat(mode_path).st_mode & 0o777 == 0o640,
+          "rnnfile.write changed a replaced file's mode 640 to %o" % (os.stat(mode_path).st_mode & 0o777))
+    check(sorted(os.listdir(tmp)).count("mode.rnn") == 1
+          and not [f for f in os.listdir(tmp) if f.startswith("mode.rnn.tmp.")],
+          "rnnfile.write left a temporary file behind")
     print("ok   rnnfile.py <-> C loader and saver round trips", flush=True)
 
 
