@@ -5,7 +5,8 @@
 # and speaking rates (espeak-ng's voice variants include female and child-like ones).
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-#   models/synth_digits.py OUTDIR COUNT_PER_DIGIT [--seed N] [--jobs 2]
+#   models/synth_digits.py OUTDIR COUNT_PER_DIGIT [--seed N] [--jobs 2] [--accents F]
+#                          [--engines espeak,flite,festival]
 #
 # Writes OUTDIR/{digit}_{engine}-{n}.wav (8 kHz, mono, 16-bit, silence trimmed) and
 # OUTDIR/manifest.tsv ("path<TAB>label", labels zero..nine). Deterministic for a given seed and the
@@ -25,6 +26,27 @@ ESPEAK_VOICES = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en
                  "en-gb-x-gbcwmd"]
 FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
 FESTIVAL_VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
+
+# Accented pronunciations, in espeak-ng's phoneme mnemonics (`espeak-ng -v en-us -x WORD` gives the
+# first of each list): the substitutions second-language speakers of English commonly make, since
+# the FSDD speakers' accents (Greek, Belgian French, German) are what an unseen speaker's model
+# trips over: "th" spoken as s, t, f or z ("sree"); the five-vowel systems of Greek, French,
+# Spanish or Italian in place of English lax and reduced vowels (I -> i, V -> a or o, @ -> E);
+# final devoicing (German "fife"); rhotic or trilled r; monophthongs for diphthongs (eI -> e:,
+# oU -> o). Every entry was checked with `espeak-ng -v en-us -q -x "[[...]]"`, which echoes only
+# the phonemes it knows.
+ACCENTS = {
+    "zero": ["z'i@roU", "z'iroU", "z'iro", "z'Ero", "z'e:ro", "s'iro", "z'Ir@U"],
+    "one": ["w'Vn", "w'0n", "w'an", "w'On", "v'an", "w'0n@"],
+    "two": ["t'u:", "t'u", "th'u:", "t'U", "tw'u"],
+    "three": ["Tr'i:", "sr'i:", "tr'i:", "fr'i:", "zr'i:", "Tr'i", "sr'i", "t@r'i:"],
+    "four": ["f'o@", "f'o:r", "f'Or", "f'O:", "f'o:", "f'Ur"],
+    "five": ["f'aIv", "f'aIf", "f'a:v", "f'aiv", "f'aIv@", "f'a:f"],
+    "six": ["s'Iks", "s'iks", "z'Iks", "s'Ik", "s'Eks", "s'iks@"],
+    "seven": ["s'Ev@n", "s'EvEn", "s'ev@n", "s'Ef@n", "z'Ev@n", "s'Evan", "s'Ev@m"],
+    "eight": ["'eIt", "'et", "'e:t", "'Et", "'eIt@", "h'eIt"],
+    "nine": ["n'aIn", "n'ain", "n'a:n", "n'aIn@", "n'a:In", "n'EIn"],
+}
 
 
 def espeak_variants():
@@ -48,11 +70,15 @@ def which_engines():
     return engines
 
 
-def synthesise(engine, word, rng, variants, raw_path):
+def synthesise(engine, word, rng, variants, raw_path, accent):
     if engine == "espeak":
         voice = rng.choice(ESPEAK_VOICES) + "+" + rng.choice(variants)
-        cmd = ["espeak-ng", "-v", voice, "-s", str(rng.randint(110, 200)),
-               "-p", str(rng.randint(15, 85)), "-w", raw_path, word]
+        text = word
+        if accent:
+            text = "[[" + rng.choice(ACCENTS[word]) + "]]"
+            voice += " " + text
+        cmd = ["espeak-ng", "-v", voice.split()[0], "-s", str(rng.randint(110, 200)),
+               "-p", str(rng.randint(15, 85)), "-w", raw_path, text]
         subprocess.run(cmd, check=True, capture_output=True)
         return voice
     if engine == "flite":
@@ -72,13 +98,15 @@ def synthesise(engine, word, rng, variants, raw_path):
 
 
 def one(job):
-    outdir, digit, n, engine, seed, variants = job
+    outdir, digit, n, engine, seed, variants, accents = job
     rng = random.Random(f"{seed}-{digit}-{n}-{engine}")
     word = WORDS[digit]
     out = os.path.join(outdir, f"{digit}_{engine}-{n}.wav")
     with tempfile.TemporaryDirectory() as tmp:
         raw = os.path.join(tmp, "raw.wav")
-        voice = synthesise(engine, word, rng, variants, raw)
+        # Drawn from its own generator so that --accents 0 keeps the voices of earlier data sets.
+        accent = random.Random(f"accent-{seed}-{digit}-{n}").random() < accents
+        voice = synthesise(engine, word, rng, variants, raw, accent)
         effects = []
         # Formant synthesisers' fixed voices get a random pitch and tempo; espeak already varies.
         if engine != "espeak":
@@ -87,6 +115,11 @@ def one(job):
                     "reverse", "gain", "-n", f"{-rng.uniform(1.0, 20.0):.1f}", "rate", "8000"]
         subprocess.run(["sox", raw, "-r", "8000", "-c", "1", "-b", "16", out] + effects,
                        check=True, capture_output=True)
+    # An unknown phoneme makes espeak-ng stop early: a clip that short would teach the model that
+    # a fragment is the word.
+    seconds = os.path.getsize(out) / 16000.0
+    if seconds < 0.15:
+        raise RuntimeError(f"{out}: only {seconds:.2f} s of speech for '{word}' ({voice})")
     return out, word, voice
 
 
@@ -96,9 +129,22 @@ def main():
     ap.add_argument("per_digit", type=int, help="utterances per digit")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--accents", type=float, default=0.0, metavar="FRACTION",
+                    help="fraction of espeak-ng utterances spoken with an accented pronunciation")
+    ap.add_argument("--engines", help="comma-separated subset of espeak,flite,festival")
     a = ap.parse_args()
+    if not 0.0 <= a.accents <= 1.0:
+        sys.exit(f"synth_digits.py: --accents {a.accents}: must be a fraction between 0 and 1")
 
     engines = which_engines()
+    if a.engines:
+        wanted = a.engines.split(",")
+        for e in wanted:
+            if e not in ("espeak", "flite", "festival"):
+                sys.exit(f"synth_digits.py: --engines: unknown engine '{e}'")
+            if e not in engines:
+                sys.exit(f"synth_digits.py: --engines: {e} is not installed")
+        engines = [e for e in engines if e in wanted]
     if not engines:
         sys.exit("synth_digits.py: none of espeak-ng, flite, text2wave (festival) is installed")
     if not shutil.which("sox"):
@@ -113,7 +159,7 @@ def main():
                 engine = engines[0]
             else:
                 engine = engines[1 + (n // 2) % (len(engines) - 1)]
-            jobs.append((a.outdir, digit, n, engine, a.seed, variants))
+            jobs.append((a.outdir, digit, n, engine, a.seed, variants, a.accents))
     with ThreadPoolExecutor(a.jobs) as pool:
         results = list(pool.map(one, jobs))
     manifest = os.path.join(a.outdir, "manifest.tsv")
