@@ -25,6 +25,12 @@
  * carries either the model's per-frame outputs (frames caps with N = output size) or, when
  * downstream asks for `text/x-raw,format=utf8`, one timestamped buffer per final result.
  *
+ * A model that cannot stream (a bidirectional layer, or per-sequence normalisation: the model's
+ * `input.normalization` = "sequence") is run once per utterance, when it ends, over the utterance's
+ * speech frames only (first to last speech frame): background before the speech and the
+ * min-silence hangover after it never enter it, so that a live utterance is normalised by its own
+ * speech, as the training recordings were.
+ *
  * The recurrent state is reset on FLUSH_STOP, STREAM_START, caps changes, READY→PAUSED, the custom
  * serialized `rnn-reset` event, at the start of each utterance, and on DISCONT buffers when
  * discont-reset is set. Details: docs/caps-and-events.md.
