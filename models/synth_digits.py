@@ -118,7 +118,7 @@ def one(job):
     # An unknown phoneme makes espeak-ng stop early: a clip that short would teach the model that
     # a fragment is the word.
     seconds = os.path.getsize(out) / 16000.0
-    if seconds < 0.15:
+    if seconds < 0.08:
         raise RuntimeError(f"{out}: only {seconds:.2f} s of speech for '{word}' ({voice})")
     return out, word, voice
 
