@@ -405,6 +405,119 @@ GST_START_TEST (test_noisy_stream_start)
 
 GST_END_TEST;
 
+/* A bidirectional CTC model (after test_rnninfer's): x0 the VAD level, x1..x4 a one-hot of the
+ * symbol the frame emits (blank, "a", "b", " "), with probability ~0.97. */
+static gchar *
+ctc_model (const gchar * name)
+{
+  static const char *const alphabet[4] = { "_", "a", "b", " " };
+  rnn_model *m = rnn_model_new (5);
+  float w_ih[4 * 5] = { 0 }, zeros[16] = { 0 }, head_w[32] = { 0 };
+  gchar err[256];
+  gchar *path = tmp_path (name);
+
+  for (int k = 0; k < 4; k++) {
+    w_ih[k * 5 + 1 + k] = 1.0f;
+    for (int d = 0; d < 2; d++)
+      head_w[k * 8 + d * 4 + k] = 3.0f;
+  }
+  fail_unless (rnn_model_add_layer (m, RNN_CELL_RNN_TANH, 4, 1) == RNN_OK);
+  fail_unless (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, 4, RNN_POOL_LAST) == RNN_OK);
+  fail_unless (rnn_model_finalize (m) == RNN_OK);
+  for (int d = 0; d < 2; d++) {
+    gchar *n = g_strdup_printf ("layer0.%s.w_ih", d ? "bwd" : "fwd");
+    size_t count = 0;
+    float *t = rnn_model_tensor (m, n, &count);
+    fail_unless (t != NULL && count == 20);
+    memcpy (t, w_ih, sizeof (w_ih));
+    g_free (n);
+    n = g_strdup_printf ("layer0.%s.w_hh", d ? "bwd" : "fwd");
+    t = rnn_model_tensor (m, n, &count);
+    memcpy (t, zeros, sizeof (float) * count);
+    g_free (n);
+  }
+  size_t count = 0;
+  memcpy (rnn_model_tensor (m, "head.w", &count), head_w, sizeof (head_w));
+  fail_unless_equals_int ((gint) count, 32);
+  rnn_model_set_meta_string (m, "task", "transcription");
+  rnn_model_set_meta_strings (m, "alphabet", alphabet, 4);
+  fail_unless (rnn_model_save (m, path, err, sizeof (err)) == 0, "%s", err);
+  rnn_model_unref (m);
+  return path;
+}
+
+static void
+push_ctc (Infer * f, gfloat level, gint symbol)
+{
+  gfloat x[5] = { level, 0, 0, 0, 0 };
+  GstBuffer *buf;
+
+  x[1 + symbol] = 1.0f;
+  buf = gst_buffer_new_memdup (x, sizeof (x));
+  GST_BUFFER_PTS (buf) = f->index++ * FRAME;
+  GST_BUFFER_DURATION (buf) = FRAME;
+  fail_unless_equals_int (gst_harness_push (f->h, buf), GST_FLOW_OK);
+}
+
+/* Transcription by a whole-utterance model after a noisy stream start: the background before the
+ * word (which says "a") and the hangover after it (which says "b") are not transcribed, and the
+ * word's times are those of its own frames. */
+GST_START_TEST (test_transcription_speech_span)
+{
+  gchar *path = ctc_model ("ctc.rnn");
+  static const gint word[] = { 2, 2, 0, 1, 1 };        /* "ba" */
+  Infer f;
+  GstMessage *msg;
+  gint finals = 0;
+
+  f.element = gst_element_factory_make ("rnninfer", NULL);
+  g_object_set (f.element, "model", path, NULL);
+  gst_util_set_object_arg (G_OBJECT (f.element), "vad", "on");
+  gst_util_set_object_arg (G_OBJECT (f.element), "vad-feature", "0");
+  gst_util_set_object_arg (G_OBJECT (f.element), "vad-threshold", "0.5");
+  gst_util_set_object_arg (G_OBJECT (f.element), "min-silence", "300");
+  gst_util_set_object_arg (G_OBJECT (f.element), "min-speech", "30");
+  f.bus = gst_bus_new ();
+  gst_element_set_bus (f.element, f.bus);
+  f.h = gst_harness_new_with_element (f.element, "sink", "src");
+  gst_harness_play (f.h);
+  gst_harness_set_src_caps (f.h, gst_rnn_frames_caps_new (5, 100, 1));
+  f.index = 0;
+
+  for (gint i = 0; i < 40; i++)
+    push_ctc (&f, 0.8f, 1);     /* passes vad-threshold until the floor (0.8) is known */
+  for (guint i = 0; i < G_N_ELEMENTS (word); i++)
+    push_ctc (&f, 3.0f, word[i]);
+  for (gint i = 0; i < 40; i++)
+    push_ctc (&f, 0.8f, 2);
+  while ((msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT))) {
+    const GstStructure *s = gst_message_get_structure (msg);
+    gboolean final = FALSE;
+
+    if (s && gst_structure_has_name (s, GST_RNN_TRANSCRIPTION_NAME)
+        && gst_structure_get_boolean (s, "final", &final) && final) {
+      const GValue *words = gst_structure_get_value (s, "words");
+      const GstStructure *w;
+      guint64 start = 0, end = 0;
+
+      finals++;
+      fail_unless_equals_string (gst_structure_get_string (s, "text"), "ba");
+      fail_unless (words != NULL && gst_value_array_get_size (words) == 1);
+      w = gst_value_get_structure (gst_value_array_get_value (words, 0));
+      fail_unless (gst_structure_get_uint64 (w, "start", &start));
+      fail_unless (gst_structure_get_uint64 (w, "end", &end));
+      fail_unless_equals_uint64 (start, 40 * FRAME);
+      fail_unless_equals_uint64 (end, 45 * FRAME);
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (finals, 1);
+  infer_stop (&f);
+  g_free (path);
+}
+
+GST_END_TEST;
+
 static Suite *
 sequence_norm_suite (void)
 {
@@ -416,6 +529,7 @@ sequence_norm_suite (void)
   tcase_add_test (tc, test_train_property);
   tcase_add_test (tc, test_background_before_utterance);
   tcase_add_test (tc, test_noisy_stream_start);
+  tcase_add_test (tc, test_transcription_speech_span);
   return s;
 }
 
