@@ -6,8 +6,9 @@
  * rnninfer: a model with the mode is run once per utterance over exactly its speech frames, so an
  * utterance gives the same result whether 2 s of background precede it or not, the min-silence
  * hangover after it never enters its statistics, and neither do the first frames of a stream that
- * turn out to be background once the VAD knows the noise floor. Both elements are registered
- * from their sources: no plugin needed.
+ * turn out to be background once the VAD knows the noise floor; a whole-utterance CTC model
+ * transcribes only the word, with the word's own times. Both elements are registered from their
+ * sources: no plugin needed.
  */
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
