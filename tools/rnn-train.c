@@ -142,10 +142,10 @@ static const GOptionEntry entries[] = {
       "More metadata for the model (repeatable): an integer, a number or a string, e.g. "
       "infer.vad=off", "KEY=VALUE"},
   {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opt.quiet, "No progress lines", NULL},
-  {NULL}
+  {NULL, 0, 0, 0, NULL, NULL, NULL}
 };
 
-static G_GNUC_PRINTF (1, 2)
+static G_GNUC_PRINTF (1, 2) G_GNUC_NORETURN
      void die (const gchar * fmt, ...)
 {
   va_list ap;
