@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""tools/rnn-ensemble.py: the merged file computes exactly the members' ensemble.
+
+For random members (GRU and LSTM stacks, bidirectional or not, different hidden sizes, each with
+its own input normalisation), build/tools/rnn-model's per-frame softmax outputs of the merged model
+must equal softmax(mean_k log p_k), the members' logits averaged, computed from the members' own
+rnn-model outputs; streaming (--stream) must agree for unidirectional members. Incompatible
+members are refused with a message naming the file and the field.
+
+Environment (set by meson): RNN_SOURCE_ROOT, RNN_BUILD_ROOT.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+SRC = os.environ.get("RNN_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("RNN_BUILD_ROOT", os.path.join(SRC, "build"))
+RNN_MODEL = os.path.join(BUILD, "tools", "rnn-model")
+ENSEMBLE = os.path.join(SRC, "tools", "rnn-ensemble.py")
+sys.path.insert(0, os.path.join(SRC, "tools"))
+import rnnfile  # noqa: E402
+
+TOL = 2e-5
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+        print("FAIL: " + msg, flush=True)
+    return cond
+
+
+def random_member(rng, cell, hiddens, bidi, seed_meta=True):
+    m = rnnfile.Model(5)
+    for h in hiddens:
+        m.add_layer(cell, h, bidi)
+    m.set_head("softmax", 4, "mean")
+    m.init_zeros()
+    for k in m.tensors:
+        m.tensors[k] = (rng.standard_normal(m.tensors[k].shape) * 0.5).astype(np.float32)
+    m.set_normalization(rng.uniform(-1, 1, 5), rng.uniform(0.5, 2, 5))
+    m.meta["task"] = "classification"
+    m.meta["labels"] = ["a", "b", "c", "d"]
+    m.meta["features.kind"] = "fbank"
+    if seed_meta:
+        m.meta["train.data"] = "random weights"
+    return m
+
+
+def run_model(path, x, tmp, stream=False):
+    inp, out = os.path.join(tmp, "x.f32"), os.path.join(tmp, "y.f32")
+    x.astype("<f4").tofile(inp)
+    r = subprocess.run([RNN_MODEL, "run"] + (["--stream"] if stream else []) + [path, inp, out],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    return np.fromfile(out, dtype="<f4").reshape(x.shape[0], -1)
+
+
+def ensemble(tmp, out, members):
+    return subprocess.run([sys.executable, ENSEMBLE, out] + members, capture_output=True, text=True)
+
+
+def test_exact(tmp, rng, cell, hiddens_per_member, bidi):
+    paths = []
+    for k, hiddens in enumerate(hiddens_per_member):
+        p = os.path.join(tmp, "member%d.rnn" % k)
+        rnnfile.write(random_member(rng, cell, hiddens, bidi), p)
+        paths.append(p)
+    merged = os.path.join(tmp, "merged.rnn")
+    r = ensemble(tmp, merged, paths)
+    what = "%s %s%s" % (cell, hiddens_per_member, " bidirectional" if bidi else "")
+    if not check(r.returncode == 0, "%s: rnn-ensemble failed: %s" % (what, r.stderr)):
+        return
+    x = rng.uniform(-2, 2, size=(23, 5)).astype(np.float32)
+    logs = [np.log(run_model(p, x, tmp)) for p in paths]
+    want = np.mean(logs, axis=0)
+    want = np.exp(want - want.max(axis=1, keepdims=True))
+    want /= want.sum(axis=1, keepdims=True)
+    got = run_model(merged, x, tmp)
+    if check(got is not None, "%s: rnn-model run on the merged model failed" % what):
+        diff = float(np.abs(got - want).max())
+        check(diff <= TOL, "%s: merged output differs from the members' ensemble by %.3g" % (what, diff))
+        if not bidi:
+            streamed = run_model(merged, x, tmp, stream=True)
+            check(streamed is not None and float(np.abs(streamed - want).max()) <= TOL,
+                  "%s: the merged model streams differently" % what)
+    meta = rnnfile.read(merged).meta
+    check(len(meta.get("ensemble.members", [])) == len(paths)
+          and meta.get("ensemble.0.data") == "random weights" and "train.data" not in meta
+          and meta.get("labels") == ["a", "b", "c", "d"],
+          "%s: merged metadata: %r" % (what, meta))
+    print("ok   %s: max diff %.2g" % (what, diff), flush=True)
+
+
+def test_refusals(tmp, rng):
+    base = os.path.join(tmp, "base.rnn")
+    rnnfile.write(random_member(rng, "gru", [4], True), base)
+    cases = []
+    m = random_member(rng, "gru", [4], True)
+    m.meta["labels"] = ["a", "b", "c", "x"]
+    cases.append((m, "metadata labels"))
+    m = random_member(rng, "gru", [4], True)
+    m.meta["features.kind"] = "mfcc"
+    cases.append((m, "metadata features.kind"))
+    cases.append((random_member(rng, "lstm", [4], True), "layer 0's cell"))
+    cases.append((random_member(rng, "gru", [4], False), "layer 0's direction"))
+    cases.append((random_member(rng, "gru", [4, 4], True), "the number of layers"))
+    for n, (m, field) in enumerate(cases):
+        p = os.path.join(tmp, "bad%d.rnn" % n)
+        rnnfile.write(m, p)
+        out = os.path.join(tmp, "never.rnn")
+        r = ensemble(tmp, out, [base, p])
+        check(r.returncode == 1 and p in r.stderr and field in r.stderr and not os.path.exists(out),
+              "incompatible member (%s) not refused by name: rc %d, %r" % (field, r.returncode, r.stderr))
+    r = ensemble(tmp, base, [base, base])
+    check(r.returncode == 1 and "must not be one of the members" in r.stderr,
+          "output == member not refused: %r" % r.stderr)
+    headless = rnnfile.Model(5).add_layer("gru", 3).init_zeros()
+    hp = os.path.join(tmp, "headless.rnn")
+    rnnfile.write(headless, hp)
+    r = ensemble(tmp, os.path.join(tmp, "never.rnn"), [hp, hp])
+    check(r.returncode == 1 and "no logits" in r.stderr, "headless members not refused: %r" % r.stderr)
+    print("ok   incompatible members refused", flush=True)
+
+
+def main():
+    if not os.access(RNN_MODEL, os.X_OK):
+        print("rnn-model not built at %s" % RNN_MODEL)
+        return 1
+    rng = np.random.default_rng(3)
+    with tempfile.TemporaryDirectory(prefix="rnn-ensemble-") as tmp:
+        test_exact(tmp, rng, "gru", [[6, 4], [3, 5], [4, 4]], True)
+        test_exact(tmp, rng, "lstm", [[4, 3], [5, 2]], True)
+        test_exact(tmp, rng, "gru", [[4], [7]], False)
+        test_exact(tmp, rng, "rnn_tanh", [[3, 3, 2], [2, 4, 3]], False)
+        test_refusals(tmp, rng)
+    if failures:
+        print("%d failure(s)" % len(failures))
+        return 1
+    print("all ensemble checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Merges trained models into ONE model file that is exactly their ensemble.
+
+    tools/rnn-ensemble.py OUTPUT.rnn MEMBER.rnn MEMBER.rnn [MEMBER.rnn...]
+
+The members must be the same kind of model: the same features and labels (every `features.*`,
+`labels`, `alphabet`, `task` and `input.normalization` key equal), the same number of layers with
+the same cell and direction each (hidden sizes may differ), and the same head and pooling. The
+output averages the members' head logits (before the softmax or sigmoid; a geometric mean of their
+probabilities): frame by frame for per-frame and CTC models, before or after mean pooling alike,
+since both are linear.
+
+Why one file and not N: rnnfeatures and rnninfer take one model, which carries its features,
+labels and `infer.*` defaults; an ensemble merged this way works wherever a model works, with no
+new element property, format or engine code. How: layer L of the output has the members' layer-L
+units side by side. Its recurrent weights are block-diagonal (a member's units see only their own
+member's previous state), its input weights map each member's block to that member's units of the
+layer below, and the first layer takes the members' own input normalisations folded into its
+weights and biases (W (x - m) s = (W diag(s)) x - W (s m)), so each member computes exactly what it
+computed alone. The price of the block structure: the zeros are stored and multiplied, so an
+N-member ensemble costs about N times the members' compute and parameters in its recurrent and
+upper input weights (N^2 the size of one member), not N.
+
+The metadata is the first member's, except the `train.*` provenance: each member's `train.data`,
+`train.command`, `train.accuracy` and `train.val_accuracy` are kept as `ensemble.<n>.*` and
+`ensemble.members` lists the members' file names and sha256 prefixes.
+"""
+
+import hashlib
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rnnfile  # noqa: E402
+
+# Metadata that must agree: what the members compute from and what their outputs mean.
+SHARED_PREFIXES = ("features.",)
+SHARED_KEYS = ("labels", "alphabet", "task", "input.normalization")
+
+
+class EnsembleError(ValueError):
+    pass
+
+
+def _check_compatible(models, paths):
+    first, fp = models[0], paths[0]
+    for m, p in zip(models[1:], paths[1:]):
+        def differ(what, a, b):
+            raise EnsembleError("%s: %s is %r, but %r in %s" % (p, what, b, a, fp))
+        if m.input_size != first.input_size:
+            differ("the input size", first.input_size, m.input_size)
+        if len(m.layers) != len(first.layers):
+            differ("the number of layers", len(first.layers), len(m.layers))
+        for n, (a, b) in enumerate(zip(first.layers, m.layers)):
+            if a.cell != b.cell:
+                differ("layer %d's cell" % n, a.cell, b.cell)
+            if a.bidirectional != b.bidirectional:
+                differ("layer %d's direction (bidirectional)" % n, a.bidirectional, b.bidirectional)
+        if (m.head, m.outputs, m.pool) != (first.head, first.outputs, first.pool):
+            differ("the head (kind, outputs, pooling)", (first.head, first.outputs, first.pool),
+                   (m.head, m.outputs, m.pool))
+        keys = set(k for k in list(first.meta) + list(m.meta)
+                   if k in SHARED_KEYS or k.startswith(SHARED_PREFIXES))
+        for k in sorted(keys):
+            if first.meta.get(k) != m.meta.get(k):
+                differ("metadata %s" % k, first.meta.get(k), m.meta.get(k))
+    if first.head == "none":
+        raise EnsembleError("%s: a model without a head has no logits to average" % fp)
+
+
+def _folded_input_weights(m, name):
+    """Layer 0's input weights and bias with the member's input normalisation folded in."""
+    w = m.tensors[name + "w_ih"].astype(np.float64)
+    b = m.tensors[name + "b_ih"].astype(np.float64)
+    if m.norm_mean is not None:
+        scale = m.norm_scale.astype(np.float64)
+        b = b - w @ (scale * m.norm_mean.astype(np.float64))
+        w = w * scale[None, :]
+    return w, b
+
+
+def _member_columns(layer, hidden, k):
+    """Columns of the merged layer's output that hold member k's output ([fwd, bwd] each)."""
+    start = sum(hidden[:k])
+    cols = list(range(start, start + hidden[k]))
+    if layer.bidirectional:
+        total = sum(hidden)
+        cols += list(range(total + start, total + start + hidden[k]))
+    return np.array(cols)
+
+
+def merge(models):
+    """The ensemble of models (rnnfile.Model, already checked compatible) as one rnnfile.Model."""
+    first, n_members = models[0], len(models)
+    hidden = [[m.layers[n].hidden for m in models] for n in range(len(first.layers))]
+    out = rnnfile.Model(first.input_size)
+    for n, layer in enumerate(first.layers):
+        out.add_layer(layer.cell, sum(hidden[n]), layer.bidirectional)
+    out.set_head(first.head, first.outputs, first.pool)
+    out.init_zeros()
+    for n, layer in enumerate(first.layers):
+        gates, total = layer.gates, sum(hidden[n])
+        for d in ("fwd", "bwd") if layer.bidirectional else ("fwd",):
+            name = "layer%d.%s." % (n, d)
+            w_ih, w_hh = out.tensors[name + "w_ih"], out.tensors[name + "w_hh"]
+            b_ih, b_hh = out.tensors[name + "b_ih"], out.tensors[name + "b_hh"]
+            for k, m in enumerate(models):
+                h, start = hidden[n][k], sum(hidden[n][:k])
+                if n == 0:
+                    mw_ih, mb_ih = _folded_input_weights(m, name)
+                    in_cols = np.arange(first.input_size)
+                else:
+                    mw_ih, mb_ih = m.tensors[name + "w_ih"], m.tensors[name + "b_ih"]
+                    in_cols = _member_columns(first.layers[n - 1], hidden[n - 1], k)
+                for g in range(gates):  # PyTorch layout: gate blocks of `hidden` rows each
+                    rows = np.arange(g * total + start, g * total + start + h)
+                    src = slice(g * h, (g + 1) * h)
+                    w_ih[np.ix_(rows, in_cols)] = mw_ih[src]
+                    w_hh[np.ix_(rows, np.arange(start, start + h))] = m.tensors[name + "w_hh"][src]
+                    b_ih[rows] = mb_ih[src]
+                    b_hh[rows] = m.tensors[name + "b_hh"][src]
+    top = first.layers[-1]
+    for k, m in enumerate(models):
+        cols = _member_columns(top, hidden[-1], k)
+        out.tensors["head.w"][:, cols] += m.tensors["head.w"] / n_members
+        out.tensors["head.b"] += m.tensors["head.b"] / n_members
+    return out
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def main(argv):
+    if len(argv) < 4 or argv[1].startswith("-"):
+        print("usage: rnn-ensemble.py OUTPUT.rnn MEMBER.rnn MEMBER.rnn [MEMBER.rnn...]",
+              file=sys.stderr)
+        return 2
+    output, paths = argv[1], argv[2:]
+    try:
+        if os.path.abspath(output) in (os.path.abspath(p) for p in paths):
+            raise EnsembleError("%s: the output must not be one of the members" % output)
+        models = [rnnfile.read(p) for p in paths]
+        _check_compatible(models, paths)
+        merged = merge(models)
+    except (OSError, rnnfile.FormatError, EnsembleError) as e:
+        print("rnn-ensemble: error: %s" % e, file=sys.stderr)
+        return 1
+    meta = {k: v for k, v in models[0].meta.items() if not k.startswith(("train.", "ensemble."))}
+    members = []
+    for n, (m, p) in enumerate(zip(models, paths)):
+        members.append("%s sha256:%s" % (os.path.basename(p), _sha256(p)[:16]))
+        for key in ("data", "command", "accuracy", "val_accuracy", "date"):
+            if "train." + key in m.meta:
+                meta["ensemble.%d.%s" % (n, key)] = m.meta["train." + key]
+    meta["ensemble.members"] = members
+    meta["ensemble.command"] = " ".join(["tools/rnn-ensemble.py"] + argv[1:])
+    merged.meta = meta
+    try:
+        rnnfile.write(merged, output)
+    except (OSError, rnnfile.FormatError) as e:
+        print("rnn-ensemble: error: %s: %s" % (output, e), file=sys.stderr)
+        return 1
+    print("%s: ensemble of %d models, %d parameters" % (output, len(models), merged.num_params()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
