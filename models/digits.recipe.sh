@@ -5,13 +5,15 @@
 #                                        five speakers + the synthetic voices
 #   models/digits.recipe.sh eval         train on the official training split (indices 5-49) + the
 #                                        synthetic voices, report accuracy on the test split (0-4)
-#   FEATURES=cmvn models/digits.recipe.sh ...   the same with per-utterance CMVN features
+#   MEMBERS="--seed 1" models/digits.recipe.sh ...  one model instead of the ensemble (one line
+#                                        of rnn-train options per member)
+#   NORMALIZE= models/digits.recipe.sh ...   without the per-utterance normalisation
 #   models/digits.recipe.sh loso [SPK..] leave-one-speaker-out: for each speaker (default: all
 #                                        five), train on the other four + the synthetic voices and
 #                                        report the accuracy on every recording of the held-out one
 # Needs a build in build/ (or BUILD=folder) and Debian's espeak-ng, flite, festival and sox
-# (tools/setup.sh deps). Deterministic: the synthetic voices, the splits, the weights and the
-# augmentation are seeded.
+# (tools/setup.sh deps). The ensemble's members are kept in $WORK (NAME.memberN.rnn).
+# Deterministic: the synthetic voices, the splits, the weights and the augmentation are seeded.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,37 +24,77 @@ export GST_PLUGIN_PATH=$BUILD
 SPEAKERS="george jackson nicolas theo yweweler"
 
 # Why these settings (models/README.md has the measurements): the five FSDD speakers are all adult
-# men, so a model trained on them alone learns their voices; synthetic voices of many pitches,
-# vocal tracts and accents, per-utterance mean and variance normalisation (cmn-window with
-# norm-vars: the recordings are shorter than min-cmn-window, so each is normalised by its own
-# statistics), MFCCs rather than log-mel energies and a wider bidirectional GRU each bought
-# accuracy on an unseen speaker.
-# FEATURES=cmvn: per-utterance CMVN generalises better to unseen speakers on files (models/README.md),
-# but a live stream's sliding window also holds background, which the model never saw in training,
-# so the shipped model uses the global normalisation rnn-train stores (live-safe) until training
-# pads utterances with background.
-case "${FEATURES:-live}" in
-  live) FEATURES="kind=mfcc num-mel-bins=40 num-ceps=20" ;;
-  cmvn) FEATURES="kind=mfcc num-mel-bins=40 num-ceps=20 cmn-window=600 norm-vars=true" ;;
-esac
+# men with their own accents and microphones, so a model trained on them alone learns their voices.
+# Each of these bought accuracy on a speaker the model never heard:
+# - synthetic voices of many pitches, vocal tracts, accents and rates (models/synth_digits.py),
+#   and synthetic digits with second-language pronunciations (--accents: "sree" for three);
+# - augmented copies: speed perturbation (0.8-1.3: one FSDD speaker talks 30 % faster than the
+#   others) and vocal-tract-length perturbation (--vtln-warp: rnnfeatures warps its mel bins);
+# - per-utterance mean and variance normalisation done by the model itself
+#   (--sequence-normalize: rnninfer normalises each utterance by its own speech frames, so it
+#   stays right in a live stream, where background surrounds the speech);
+# - an ensemble: models trained with different seeds and perturbations err on different
+#   recordings; tools/rnn-ensemble.py merges them into one model file that averages their logits.
+FEATURES="kind=mfcc num-mel-bins=40 num-ceps=20"
 ARCH="bigru(128) bigru(128) dense(softmax,mean)"
+NORMALIZE=${NORMALIZE:---sequence-normalize}
+# One line per ensemble member: its seed and perturbations.
+MEMBERS=${MEMBERS:-"--seed 1 --augment 1 --speed 0.8:1.3
+--seed 2 --augment 1 --speed 0.8:1.3 --vtln-warp 0.85:1.15
+--seed 3 --augment 1 --speed 1 --vtln-warp 0.85:1.15
+--seed 4"}
 
 synth() { # the synthetic voices, made once
   if [ ! -f "$WORK/synth/manifest.tsv" ]; then
     /usr/bin/python3 models/synth_digits.py "$WORK/synth" 600 --seed 1
   fi
+  if [ ! -f "$WORK/synth-accents/manifest.tsv" ]; then
+    /usr/bin/python3 models/synth_digits.py "$WORK/synth-accents" 200 --seed 3 --accents 1 \
+      --engines espeak
+  fi
 }
 
-train() { # MANIFEST OUTPUT
-  "$BUILD/tools/rnn-train" \
-    --rate 8000 --features "$FEATURES" --arch "$ARCH" \
-    --classes zero,one,two,three,four,five,six,seven,eight,nine \
-    --epochs 15 --batch-size 32 --learning-rate 0.002 --validation-split 0.1 --seed 1 \
-    "$1" "$2"
+member_prefix() { # MODEL: member N of MODEL's ensemble is kept as PREFIX$N.rnn
+  echo "$WORK/$(basename "${1%.rnn}").member"
+}
+
+train() { # MANIFEST OUTPUT: each member, then their ensemble
+  local members=() n=0 options prefix
+  prefix=$(member_prefix "$2")
+  rm -f "$prefix"*.rnn
+  while read -r options; do
+    [ -n "$options" ] || continue
+    local member=$prefix$n.rnn
+    # shellcheck disable=SC2086  # the options are words
+    "$BUILD/tools/rnn-train" \
+      --rate 8000 --features "$FEATURES" --arch "$ARCH" $NORMALIZE \
+      --classes zero,one,two,three,four,five,six,seven,eight,nine \
+      --epochs 15 --batch-size 32 --learning-rate 0.002 --validation-split 0.1 $options \
+      "$1" "$member" < /dev/null
+    members+=("$member")
+    n=$((n + 1))
+  done <<< "$MEMBERS"
+  if [ "$n" -eq 1 ]; then
+    mv "${members[0]}" "$2"
+  else
+    /usr/bin/python3 tools/rnn-ensemble.py "$2" "${members[@]}"
+  fi
 }
 
 with_synth() { # FSDD_MANIFEST OUT: the FSDD files and the synthetic ones in one manifest
-  { grep -v '^#' "$1"; grep -v '^#' "$WORK/synth/manifest.tsv"; } > "$2"
+  { grep -v '^#' "$1"; grep -hv '^#' "$WORK/synth/manifest.tsv" "$WORK/synth-accents/manifest.tsv"; } > "$2"
+}
+
+evaluate() { # MODEL EVAL_DIGITS_OPTIONS...: the ensemble, and each member alone
+  local model=$1 member
+  shift
+  for member in "$(member_prefix "$model")"*.rnn; do
+    [ -f "$member" ] || continue
+    echo "member $member:"
+    /usr/bin/python3 models/eval_digits.py --data "$DATA" --model "$member" "$@" | tail -1
+  done
+  echo "ensemble $model:"
+  /usr/bin/python3 models/eval_digits.py --data "$DATA" --model "$model" "$@"
 }
 
 mkdir -p "$WORK"
@@ -68,7 +110,7 @@ case "${1:-}" in
     /usr/bin/python3 models/make_manifest.py --data "$DATA" --split train "$WORK/fsdd-train.tsv"
     with_synth "$WORK/fsdd-train.tsv" "$WORK/train-official.tsv"
     train "$WORK/train-official.tsv" "$WORK/digits-official.rnn"
-    /usr/bin/python3 models/eval_digits.py --data "$DATA" --model "$WORK/digits-official.rnn" --split test
+    evaluate "$WORK/digits-official.rnn" --split test
     ;;
   loso)
     shift
@@ -79,8 +121,7 @@ case "${1:-}" in
         "$WORK/fsdd-without-$held.tsv"
       with_synth "$WORK/fsdd-without-$held.tsv" "$WORK/train-without-$held.tsv"
       train "$WORK/train-without-$held.tsv" "$WORK/digits-without-$held.rnn"
-      /usr/bin/python3 models/eval_digits.py --data "$DATA" --model "$WORK/digits-without-$held.rnn" \
-        --split all --speakers "$held"
+      evaluate "$WORK/digits-without-$held.rnn" --split all --speakers "$held"
     done
     ;;
   *)
