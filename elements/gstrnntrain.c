@@ -1023,7 +1023,7 @@ format_duration (gdouble s)
   return g_strdup_printf ("%d:%02d", (gint) (t / 60), (gint) (t % 60));
 }
 
-/* "Epoch 3/20  [==========>...] 12s  loss: 0.4123 - accuracy: 0.8750 - val_loss: 0.5012 -
+/* "Epoch 3/20  [==========>...] 12s 95ms/step  loss: 0.4123 - accuracy: 0.8750 - val_loss: 0.5012 -
  *  val_accuracy: 0.8400 - ETA 1:10" */
 static void
 gst_rnn_train_print (GstRnnTrain * self, const rnn_progress * p)
@@ -1039,10 +1039,19 @@ gst_rnn_train_print (GstRnnTrain * self, const rnn_progress * p)
     bar[done - 1] = '>';
   bar[BAR] = '\0';
 
+  /* Time so far in this epoch and per batch, as Keras shows it ("4s 12ms/step"): whole seconds
+   * alone would read "0s" for the small, fast models this element often trains. */
+  gdouble epoch_s = MAX (p->elapsed_s - self->epoch_started_s, 0.0);
+  gint steps = p->end_of_epoch ? p->batches : p->batch;
   GString *line = g_string_new (NULL);
-  g_string_append_printf (line, "Epoch %d/%d  [%s] %ds  loss: %.4f - accuracy: %.4f",
-      p->epoch, p->epochs, bar, (gint) (p->elapsed_s - self->epoch_started_s + 0.5), p->loss,
-      p->accuracy);
+  g_string_append_printf (line, "Epoch %d/%d  [%s] ", p->epoch, p->epochs, bar);
+  if (epoch_s < 1.0)
+    g_string_append_printf (line, "%dms", (gint) (epoch_s * 1000.0 + 0.5));
+  else
+    g_string_append_printf (line, "%ds", (gint) (epoch_s + 0.5));
+  if (steps > 0)
+    g_string_append_printf (line, " %dms/step", (gint) (epoch_s * 1000.0 / steps + 0.5));
+  g_string_append_printf (line, "  loss: %.4f - accuracy: %.4f", p->loss, p->accuracy);
   if (p->end_of_epoch && !isnan (p->val_loss))
     g_string_append_printf (line, " - val_loss: %.4f - val_accuracy: %.4f", p->val_loss,
         p->val_accuracy);

@@ -30,9 +30,9 @@ try:
     # one Keras-like line per epoch on a non-terminal stderr
     lines = [l for l in r.stderr.splitlines() if l.startswith("Epoch ")]
     check(len(lines) == 30, f"30 progress lines (got {len(lines)})")
-    pat = re.compile(r"^Epoch (\d+)/30  \[=+\] \d+s  loss: [0-9.]+ - accuracy: [0-9.]+ - "
+    pat = re.compile(r"^Epoch (\d+)/30  \[=+\] \d+m?s \d+ms/step  loss: [0-9.]+ - accuracy: [0-9.]+ - "
                      r"val_loss: [0-9.]+ - val_accuracy: [0-9.]+ - ETA \d+:\d\d$")
-    check(all(pat.match(l) for l in lines), "progress lines read 'Epoch k/30  [===] Ns  loss: "
+    check(all(pat.match(l) for l in lines), "progress lines read 'Epoch k/30  [===] Ns Nms/step  loss: "
           "... - accuracy: ... - val_loss: ... - val_accuracy: ... - ETA m:ss'")
     check([int(pat.match(l).group(1)) for l in lines if pat.match(l)] == list(range(1, 31)),
           "epochs 1..30 in order")
