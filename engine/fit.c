@@ -200,6 +200,9 @@ int rnn_train_check(const rnn_model *m, const rnn_example *ex, int n, const rnn_
                     char *err, size_t errlen) {
   if (!m || !m->finalized)
     return fail(err, errlen, RNN_EINVAL, "model is NULL or not finalized");
+  /* train.c's forward and backward passes use dense w_ih/w_hh shapes */
+  if (rnn_model_grouped(m))
+    return fail(err, errlen, RNN_ESTATE, "grouped layers are inference-only");
   if (!c)
     return fail(err, errlen, RNN_EINVAL, "config is NULL");
   if (n < 0 || (n > 0 && !ex))

@@ -183,6 +183,7 @@ typedef struct {
   rnn_cell_kind cell[RNN_MAX_LAYERS];
   int hidden[RNN_MAX_LAYERS];
   int bidirectional[RNN_MAX_LAYERS];
+  int groups[RNN_MAX_LAYERS]; /* 1 unless "arch.layer.N.groups" says otherwise */
   rnn_head_kind head;
   int outputs;
   rnn_pool_kind pool;
@@ -218,12 +219,15 @@ static int arch_tensor_specs(const arch_desc *a, tensor_spec *specs) {
   int n = 0, in = a->input_size;
   for (int l = 0; l < a->layers; l++) {
     uint64_t gh = (uint64_t)cell_gates(a->cell[l]) * (uint64_t)a->hidden[l];
+    /* grouped layers (rnn.h): w_hh has H/g columns, and above layer 0 w_ih has D_below/g */
+    uint64_t g = (uint64_t)(a->groups[l] > 1 ? a->groups[l] : 1);
+    uint64_t ih_cols = l > 0 ? (uint64_t)in / g : (uint64_t)in;
     for (int d = 0; d < (a->bidirectional[l] ? 2 : 1); d++) {
       char name[RNN_MAX_TENSOR_NAME];
       snprintf(name, sizeof name, "layer%d.%s.w_ih", l, dir_names[d]);
-      spec_set(&specs[n++], name, PART_W_IH, l, d, 2, gh, (uint64_t)in);
+      spec_set(&specs[n++], name, PART_W_IH, l, d, 2, gh, ih_cols);
       snprintf(name, sizeof name, "layer%d.%s.w_hh", l, dir_names[d]);
-      spec_set(&specs[n++], name, PART_W_HH, l, d, 2, gh, (uint64_t)a->hidden[l]);
+      spec_set(&specs[n++], name, PART_W_HH, l, d, 2, gh, (uint64_t)a->hidden[l] / g);
       snprintf(name, sizeof name, "layer%d.%s.b_ih", l, dir_names[d]);
       spec_set(&specs[n++], name, PART_B_IH, l, d, 1, gh, 1);
       snprintf(name, sizeof name, "layer%d.%s.b_hh", l, dir_names[d]);
@@ -453,7 +457,27 @@ static int arch_key_known(const uint8_t *key, uint32_t len, int layers) {
     return 0;
   i++;
   return bytes_equal_str(key + i, len - i, "cell") || bytes_equal_str(key + i, len - i, "hidden") ||
-         bytes_equal_str(key + i, len - i, "bidirectional");
+         bytes_equal_str(key + i, len - i, "bidirectional") || bytes_equal_str(key + i, len - i, "groups");
+}
+
+/* "arch.layer.N.groups": optional (absent = 1), divides the layer's hidden size, and a layer above
+ * a grouped layer is grouped the same way (rnn.h, grouped layers). */
+static int parse_groups(loader *ld, const meta_view *v, uint32_t n, arch_desc *a, int l) {
+  char key[64];
+  snprintf(key, sizeof key, "arch.layer.%d.groups", l);
+  a->groups[l] = 1;
+  if (find_meta(v, n, key)) {
+    int rc = arch_int(ld, v, n, key, 1, a->hidden[l], &a->groups[l]);
+    if (rc) return rc;
+    if (a->hidden[l] % a->groups[l] != 0)
+      return fail(ld, "'%s' is %d, which does not divide the layer's hidden size %d", key, a->groups[l],
+                  a->hidden[l]);
+  }
+  if (l > 0 && (a->groups[l] > 1 || a->groups[l - 1] > 1) && a->groups[l] != a->groups[l - 1])
+    return fail(ld, "'%s' is %d, but the layer below has %d groups: a layer above a grouped layer must have "
+                "the same groups",
+                key, a->groups[l], a->groups[l - 1]);
+  return RNN_OK;
 }
 
 static int parse_arch(loader *ld, const meta_view *v, uint32_t n, arch_desc *a) {
@@ -475,6 +499,7 @@ static int parse_arch(loader *ld, const meta_view *v, uint32_t n, arch_desc *a) 
     if ((rc = arch_int(ld, v, n, key, 1, MAX_ARCH_SIZE, &a->hidden[l]))) return rc;
     snprintf(key, sizeof key, "arch.layer.%d.bidirectional", l);
     if ((rc = arch_int(ld, v, n, key, 0, 1, &a->bidirectional[l]))) return rc;
+    if ((rc = parse_groups(ld, v, n, a, l))) return rc;
   }
   if ((rc = arch_name(ld, v, n, "arch.head", rnn_head_from_name, "none, linear, sigmoid, softmax", &k))) return rc;
   a->head = (rnn_head_kind)k;
@@ -683,6 +708,11 @@ static int build_model(loader *ld, const arch_desc *a, const meta_view *meta, ui
   for (int l = 0; l < a->layers; l++)
     if ((rc = rnn_model_add_layer(m, a->cell[l], a->hidden[l], a->bidirectional[l]))) {
       build_fail(ld, rc, "layers");
+      goto error;
+    }
+  for (int l = 0; l < a->layers; l++)
+    if (a->groups[l] > 1 && (rc = rnn_model_set_layer_groups(m, l, a->groups[l]))) {
+      build_fail(ld, rc, "layer groups");
       goto error;
     }
   if (a->head != RNN_HEAD_NONE || a->pool != RNN_POOL_LAST) {
@@ -1028,6 +1058,7 @@ static void model_arch(const rnn_model *m, arch_desc *a) {
     a->cell[l] = m->layers[l].cell;
     a->hidden[l] = m->layers[l].hidden_size;
     a->bidirectional[l] = m->layers[l].bidirectional;
+    a->groups[l] = m->layers[l].groups;
   }
   a->head = m->head;
   a->pool = m->pool;
@@ -1045,6 +1076,10 @@ static void write_arch_meta(wbuf *b, const arch_desc *a) {
     wb_meta_int(b, key, a->hidden[l]);
     snprintf(key, sizeof key, "arch.layer.%d.bidirectional", l);
     wb_meta_int(b, key, a->bidirectional[l]);
+    if (a->groups[l] > 1) { /* only then: files of dense models stay as they were */
+      snprintf(key, sizeof key, "arch.layer.%d.groups", l);
+      wb_meta_int(b, key, a->groups[l]);
+    }
   }
   wb_meta_string(b, "arch.head", rnn_head_name(a->head));
   wb_meta_int(b, "arch.outputs", a->outputs);
@@ -1129,6 +1164,8 @@ static int serialize(const rnn_model *m, void **data, size_t *size, save_error *
 
   wbuf meta = {0}, dir = {0};
   uint32_t meta_count = (uint32_t)(5 + 3 * a.layers);
+  for (int l = 0; l < a.layers; l++)
+    if (a.groups[l] > 1) meta_count++; /* arch.layer.N.groups */
   write_arch_meta(&meta, &a);
   /* Written only when on, right after the architecture: a model without the mode gives the same
    * bytes as before the key existed. */

@@ -22,6 +22,9 @@
  *     packed small-GEMM kernel of gemm.h, shared with training: W_hh is packed once per call, layer
  *     and direction into the call's workspace (the model stays untouched), where OpenBLAS's sgemm
  *     would repack it at every timestep.
+ * Grouped layers (rnn.h) use the same paths with every product split into its (gate, group)
+ * blocks: one gemv, sgemm or packed small GEMM per block instead of one over the whole matrix, the
+ * outputs landing at the dense rows so that the per-unit cell code is shared.
  * The model is only read: any number of threads may run these on one model at once.
  */
 #include <cblas.h>
@@ -72,20 +75,65 @@ typedef struct {
   rnn_cell_kind cell;
   int IN, H, GH;
   const float *w_ih, *w_hh, *b_ih, *b_hh;
+  /* Grouped layers (rnn.h): g groups of Hg units; w_hh has Hg columns. When the input is grouped
+   * too (a layer above layer 0), w_ih has INg = halves * Hbg columns: group j reads Hbg values at
+   * column half * Hb + j * Hbg of the input, for each half (fwd, bwd) of the layer below. */
+  int groups, Hg;
+  int ih_grouped, halves, Hb, Hbg, INg;
 } dir_weights;
 
-static dir_weights dir_weights_of(const rnn_model *m, const rnn_layer *l, int d) {
+static dir_weights dir_weights_of(const rnn_model *m, int li, int d) {
+  const rnn_layer *l = &m->layers[li];
   const rnn_direction_params *p = &l->dir[d];
   dir_weights w;
   w.cell = l->cell;
   w.IN = l->input_size;
   w.H = l->hidden_size;
   w.GH = l->gates * l->hidden_size;
+  w.groups = l->groups;
+  w.Hg = l->hidden_size / l->groups;
+  w.ih_grouped = li > 0 && l->groups > 1;
+  w.halves = w.ih_grouped ? 1 + m->layers[li - 1].bidirectional : 1;
+  w.Hb = w.ih_grouped ? m->layers[li - 1].hidden_size : w.IN;
+  w.Hbg = w.ih_grouped ? w.Hb / l->groups : w.IN;
+  w.INg = rnn_layer_ih_cols(l, li);
   w.w_ih = m->params + p->w_ih;
   w.w_hh = m->params + p->w_hh;
   w.b_ih = m->params + p->b_ih;
   w.b_hh = m->params + p->b_hh;
   return w;
+}
+
+/* Grouped products, one SIMD matrix-vector product per (gate, group) block: the blocks are
+ * contiguous in the weights, and their outputs land at the dense rows, so that the cell code
+ * (per unit, gate-major) is the same for grouped and dense layers. */
+
+/* y[(q - q0) * H + u] += W_hh[q*H + u] . h(group of u), for gates q0 .. q0 + nq - 1. */
+static void grouped_hh_gemv(const rnn_kernel_ops *k, const dir_weights *w, int q0, int nq,
+                            const float *h, float *y) {
+  const int H = w->H, Hg = w->Hg;
+  for (int q = q0; q < q0 + nq; q++)
+    for (int j = 0; j < w->groups; j++) {
+      size_t row = (size_t)q * (size_t)H + (size_t)j * (size_t)Hg;
+      k->gemv_acc(w->w_hh + row * (size_t)Hg, Hg, Hg, Hg, h + (size_t)j * (size_t)Hg,
+                  y + (size_t)(q - q0) * (size_t)H + (size_t)j * (size_t)Hg);
+    }
+}
+
+/* a[r] += W_ih[r] . x for every row r (GH), grouped input or not. */
+static void grouped_ih_gemv(const rnn_kernel_ops *k, const dir_weights *w, const float *x, float *a) {
+  if (!w->ih_grouped) {
+    k->gemv_acc(w->w_ih, w->IN, w->GH, w->IN, x, a);
+    return;
+  }
+  const int H = w->H, Hg = w->Hg, Hbg = w->Hbg, G = w->GH / w->H;
+  for (int q = 0; q < G; q++)
+    for (int j = 0; j < w->groups; j++) {
+      size_t row = (size_t)q * (size_t)H + (size_t)j * (size_t)Hg;
+      for (int half = 0; half < w->halves; half++)
+        k->gemv_acc(w->w_ih + row * (size_t)w->INg + (size_t)half * (size_t)Hbg, w->INg, Hg, Hbg,
+                    x + (size_t)half * (size_t)w->Hb + (size_t)j * (size_t)Hbg, a + row);
+    }
 }
 
 /* Before the recurrent product: a holds the pre-activations of the summed rows, with every bias.
@@ -153,10 +201,39 @@ static void cell_finish(const rnn_kernel_ops *k, rnn_cell_kind cell, int H, floa
  * Input either as the frame x (streaming: the input product is fused with the recurrent one) or as
  * xproj = W_ih x + b_ih precomputed by a GEMM (sequence path).
  * Scratch: a (GH), hn (H), tmp (H). */
+static void dir_step_grouped(const rnn_kernel_ops *k, const dir_weights *w, const float *x,
+                             const float *xproj, float *h, float *c, float *a, float *hn, float *tmp) {
+  const int H = w->H;
+  const int rows = is_gru(w->cell) ? 2 * H : w->GH;
+  if (xproj) {
+    for (int j = 0; j < rows; j++)
+      a[j] = xproj[j] + w->b_hh[j];
+    if (rows < w->GH)
+      memcpy(a + rows, xproj + rows, (size_t)(w->GH - rows) * sizeof(float));
+  } else {
+    for (int j = 0; j < rows; j++)
+      a[j] = w->b_ih[j] + w->b_hh[j];
+    if (rows < w->GH)
+      memcpy(a + rows, w->b_ih + rows, (size_t)(w->GH - rows) * sizeof(float));
+    grouped_ih_gemv(k, w, x, a);
+  }
+  grouped_hh_gemv(k, w, 0, rows / H, h, a);
+  cell_gates(k, w->cell, H, a, h, tmp);
+  if (is_gru(w->cell)) {
+    memcpy(hn, w->b_hh + 2 * H, (size_t)H * sizeof(float));
+    grouped_hh_gemv(k, w, 2, 1, w->cell == RNN_CELL_GRU ? h : tmp, hn);
+  }
+  cell_finish(k, w->cell, H, a, hn, h, c, tmp);
+}
+
 static void dir_step(const rnn_kernel_ops *k, const dir_weights *w, const float *x,
                      const float *xproj, float *h, float *c, float *a, float *hn, float *tmp) {
   const int H = w->H, IN = w->IN;
   const int rows = is_gru(w->cell) ? 2 * H : w->GH;
+  if (w->groups > 1) {
+    dir_step_grouped(k, w, x, xproj, h, c, a, hn, tmp);
+    return;
+  }
   if (xproj) {
     for (int j = 0; j < rows; j++)
       a[j] = xproj[j] + w->b_hh[j];
@@ -332,7 +409,8 @@ static int same_architecture(const rnn_model *a, const rnn_model *b) {
   if (a->input_size != b->input_size || a->num_layers != b->num_layers)
     return 0;
   for (int i = 0; i < a->num_layers; i++)
-    if (a->layers[i].cell != b->layers[i].cell || a->layers[i].hidden_size != b->layers[i].hidden_size)
+    if (a->layers[i].cell != b->layers[i].cell || a->layers[i].hidden_size != b->layers[i].hidden_size ||
+        a->layers[i].groups != b->layers[i].groups)
       return 0;
   return 1;
 }
@@ -368,7 +446,7 @@ const float *rnn_step(rnn_state *s, const float *frame) {
     x = s->xnorm;
   }
   for (int li = 0; li < m->num_layers; li++) {
-    dir_weights w = dir_weights_of(m, &m->layers[li], 0);
+    dir_weights w = dir_weights_of(m, li, 0);
     dir_step(k, &w, x, NULL, s->h[li], s->c[li], s->a, s->hn, s->tmp);
     x = s->h[li];
   }
@@ -383,6 +461,21 @@ const float *rnn_step(rnn_state *s, const float *frame) {
 static void input_projection(const dir_weights *w, const float *X, int rows, float *P) {
   for (int r = 0; r < rows; r++)
     memcpy(P + (size_t)r * (size_t)w->GH, w->b_ih, (size_t)w->GH * sizeof(float));
+  if (w->ih_grouped) {
+    /* one GEMM per (gate, group, half of the layer below): the group's rows of that gate read
+     * the group's slice of that half */
+    const int H = w->H, Hg = w->Hg, Hbg = w->Hbg, G = w->GH / w->H;
+    for (int q = 0; q < G; q++)
+      for (int j = 0; j < w->groups; j++) {
+        size_t row = (size_t)q * (size_t)H + (size_t)j * (size_t)Hg;
+        for (int half = 0; half < w->halves; half++)
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, Hg, Hbg, 1.0f,
+                      X + (size_t)half * (size_t)w->Hb + (size_t)j * (size_t)Hbg, w->IN,
+                      w->w_ih + row * (size_t)w->INg + (size_t)half * (size_t)Hbg, w->INg, 1.0f,
+                      P + row, w->GH);
+      }
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, w->GH, w->IN, 1.0f, X, w->IN, w->w_ih,
               w->IN, 1.0f, P, w->GH);
 }
@@ -443,7 +536,7 @@ static const float *run_layers(const rnn_model *m, const float *x, int T, seq_wo
     float *Y = ws->y[li & 1];
     int D = rnn_layer_output_size(l);
     for (int d = 0; d < 1 + l->bidirectional; d++) {
-      dir_weights w = dir_weights_of(m, l, d);
+      dir_weights w = dir_weights_of(m, li, d);
       input_projection(&w, x, T, ws->P);
       memset(ws->h, 0, (size_t)w.H * sizeof(float));
       memset(ws->c, 0, (size_t)w.H * sizeof(float));
@@ -569,11 +662,34 @@ static size_t packed_row(const batch_plan *p, int r, int t) { return p->offset[t
 
 /* One direction of one layer over the whole batch. X (N x IN) packed input, Y (N x D) packed
  * output, column block d*H. Scratch: P (N x GH), Hs, Cs, R (B x H), A (B x GH), HN (B x H);
- * pack_hh, pack_hn: room for W_hh's gate rows and (GRU) W_hn packed for rnn_gemm. */
+ * pack_hh, pack_hn: room for W_hh's gate rows and (GRU) W_hn packed for rnn_gemm; for a grouped
+ * layer, pack_hh holds every (gate, group) block, described by blocks[]. */
 typedef struct {
   float *P, *Hs, *Cs, *A, *HN, *R;
   float *pack_hh, *pack_hn;
+  rnn_gemm_b *blocks; /* grouped layers: one per (gate, group), packed one after another at pack_hh */
 } batch_scratch;
+
+/* Packed space for the recurrent weights of one direction of layer l (either path). */
+static size_t batch_pack_floats(const rnn_layer *l) {
+  const int H = l->hidden_size, GH = l->gates * H;
+  if (l->groups > 1) {
+    size_t per = round16(rnn_gemm_packed_size(H / l->groups, H / l->groups));
+    return (size_t)l->gates * (size_t)l->groups * per;
+  }
+  return round16(rnn_gemm_packed_size(H, GH)) + round16(rnn_gemm_packed_size(H, H));
+}
+
+/* One timestep's recurrent products of the n running rows of a grouped layer: for every gate
+ * q0 .. q0 + nq - 1 and group j, C[:, (q - q0)*H + group j's units] += Hin[:, group j] W_qj^T. */
+static void batch_grouped_products(const dir_weights *w, const batch_scratch *sc, int n,
+                                   const float *Hin, int q0, int nq, float *C, size_t ldc) {
+  const int H = w->H, Hg = w->Hg;
+  for (int q = q0; q < q0 + nq; q++)
+    for (int j = 0; j < w->groups; j++)
+      rnn_gemm(n, Hin + (size_t)j * (size_t)Hg, 0, (size_t)H, &sc->blocks[q * w->groups + j],
+               C + (size_t)(q - q0) * (size_t)H + (size_t)j * (size_t)Hg, ldc, 1);
+}
 
 static void batch_direction(const rnn_kernel_ops *k, const batch_plan *p, const dir_weights *w,
                             int d, const float *X, float *Y, int D, batch_scratch *sc) {
@@ -582,9 +698,21 @@ static void batch_direction(const rnn_kernel_ops *k, const batch_plan *p, const 
   input_projection(w, X, (int)p->N, sc->P);
   /* B = W_hh^T (H x rows): W_hh is stored rows x H, i.e. as B's transpose. */
   rnn_gemm_b whh, whn;
-  rnn_gemm_b_init(&whh, w->w_hh, (size_t)H, 1, H, rows, sc->pack_hh);
-  if (is_gru(w->cell))
-    rnn_gemm_b_init(&whn, w->w_hh + (size_t)2 * H * (size_t)H, (size_t)H, 1, H, H, sc->pack_hn);
+  const int grouped = w->groups > 1;
+  if (grouped) {
+    const int Hg = w->Hg, G = GH / H;
+    size_t per = round16(rnn_gemm_packed_size(Hg, Hg));
+    for (int q = 0; q < G; q++)
+      for (int j = 0; j < w->groups; j++) {
+        size_t row = (size_t)q * (size_t)H + (size_t)j * (size_t)Hg;
+        rnn_gemm_b_init(&sc->blocks[q * w->groups + j], w->w_hh + row * (size_t)Hg, (size_t)Hg, 1,
+                        Hg, Hg, sc->pack_hh + (size_t)(q * w->groups + j) * per);
+      }
+  } else {
+    rnn_gemm_b_init(&whh, w->w_hh, (size_t)H, 1, H, rows, sc->pack_hh);
+    if (is_gru(w->cell))
+      rnn_gemm_b_init(&whn, w->w_hh + (size_t)2 * H * (size_t)H, (size_t)H, 1, H, H, sc->pack_hn);
+  }
   memset(sc->Hs, 0, (size_t)p->B * (size_t)H * sizeof(float));
   memset(sc->Cs, 0, (size_t)p->B * (size_t)H * sizeof(float));
   for (int s = 0; s < p->maxT; s++) {
@@ -602,15 +730,21 @@ static void batch_direction(const rnn_kernel_ops *k, const batch_plan *p, const 
         memcpy(a + rows, xp + rows, (size_t)(GH - rows) * sizeof(float));
     }
     /* the recurrent product of every running sequence: one GEMM */
-    rnn_gemm(n, sc->Hs, 0, (size_t)H, &whh, sc->A, (size_t)GH, 1);
+    if (grouped)
+      batch_grouped_products(w, sc, n, sc->Hs, 0, rows / H, sc->A, (size_t)GH);
+    else
+      rnn_gemm(n, sc->Hs, 0, (size_t)H, &whh, sc->A, (size_t)GH, 1);
     for (int r = 0; r < n; r++)
       cell_gates(k, w->cell, H, sc->A + (size_t)r * (size_t)GH, sc->Hs + (size_t)r * (size_t)H,
                  sc->R + (size_t)r * (size_t)H);
     if (is_gru(w->cell)) {
       for (int r = 0; r < n; r++)
         memcpy(sc->HN + (size_t)r * (size_t)H, w->b_hh + 2 * H, (size_t)H * sizeof(float));
-      rnn_gemm(n, w->cell == RNN_CELL_GRU ? sc->Hs : sc->R, 0, (size_t)H, &whn, sc->HN, (size_t)H,
-               1);
+      const float *hin = w->cell == RNN_CELL_GRU ? sc->Hs : sc->R;
+      if (grouped)
+        batch_grouped_products(w, sc, n, hin, 2, 1, sc->HN, (size_t)H);
+      else
+        rnn_gemm(n, hin, 0, (size_t)H, &whn, sc->HN, (size_t)H, 1);
     }
     for (int r = 0; r < n; r++) {
       float *h = sc->Hs + (size_t)r * (size_t)H;
@@ -648,12 +782,24 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
   const size_t GH = (size_t)max_gate_rows(m), H = (size_t)max_hidden(m);
   const size_t D = (size_t)max_layer_output(m), O = (size_t)rnn_model_output_size(m);
   const size_t stats = m->seq_norm ? 2 * round16(B * IN) : 0;
+  /* pack_hn sits after the room for the largest dense W_hh (max H x max GH) */
+  size_t pack = round16(rnn_gemm_packed_size((int)H, (int)GH)) +
+                round16(rnn_gemm_packed_size((int)H, (int)H)),
+         n_blocks = 1;
+  for (int li = 0; li < m->num_layers; li++) {
+    const rnn_layer *l = &m->layers[li];
+    if (batch_pack_floats(l) > pack)
+      pack = batch_pack_floats(l);
+    if ((size_t)l->gates * (size_t)l->groups > n_blocks)
+      n_blocks = (size_t)l->gates * (size_t)l->groups;
+  }
   size_t total = round16(N * IN) + stats + 2 * round16(N * D) + round16(N * GH) + round16(N * O) +
-                 round16(B * GH) + 4 * round16(B * H) +
-                 round16(rnn_gemm_packed_size((int)H, (int)GH)) +
-                 round16(rnn_gemm_packed_size((int)H, (int)H));
+                 round16(B * GH) + 4 * round16(B * H) + pack;
   float *block = rnn_aligned_alloc(total * sizeof(float));
-  if (!block) {
+  rnn_gemm_b *blocks = malloc(n_blocks * sizeof(*blocks));
+  if (!block || !blocks) {
+    rnn_aligned_free(block);
+    free(blocks);
     batch_plan_free(&p);
     return RNN_ENOMEM;
   }
@@ -679,9 +825,10 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
   q += round16(B * H);
   sc.R = q;
   q += round16(B * H);
+  /* dense layers: W_hh's summed gates, then (GRU) W_hn; grouped layers: every block */
   sc.pack_hh = q;
-  q += round16(rnn_gemm_packed_size((int)H, (int)GH));
-  sc.pack_hn = q;
+  sc.pack_hn = q + round16(rnn_gemm_packed_size((int)H, (int)GH));
+  sc.blocks = blocks;
 
   /* Per-sequence statistics, by rank, each over its own sequence's frames only. */
   if (m->seq_norm)
@@ -706,7 +853,7 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
     const rnn_layer *l = &m->layers[li];
     float *Y = Yb[li & 1];
     for (int d = 0; d < 1 + l->bidirectional; d++) {
-      dir_weights w = dir_weights_of(m, l, d);
+      dir_weights w = dir_weights_of(m, li, d);
       batch_direction(k, &p, &w, d, in, Y, rnn_layer_output_size(l), &sc);
     }
     in = Y;
@@ -717,6 +864,7 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
     for (int r = 0; r < p.active[t]; r++)
       memcpy(outs[p.order[r]] + (size_t)t * O, Out + packed_row(&p, r, t) * O, O * sizeof(float));
   rnn_aligned_free(block);
+  free(blocks);
   batch_plan_free(&p);
   return RNN_OK;
 }

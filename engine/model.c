@@ -128,8 +128,43 @@ int rnn_model_add_layer(rnn_model *m, rnn_cell_kind cell, int hidden_size, int b
   l->hidden_size = hidden_size;
   l->bidirectional = bidirectional;
   l->gates = rnn_cell_gates(cell);
+  l->groups = 1;
   m->num_layers++;
   return RNN_OK;
+}
+
+/* Grouped layers (rnn.h). A layer above layer 0 reads only its own group's slice of the layer
+ * below, which means the same thing only when the layer below is split into the same groups:
+ * checked here for the layer below, and in finalize for the layer above (set bottom-up). */
+int rnn_model_set_layer_groups(rnn_model *m, int layer, int groups) {
+  if (!m)
+    return RNN_EINVAL;
+  if (m->finalized)
+    return RNN_ESTATE;
+  if (layer < 0 || layer >= m->num_layers || groups < 1)
+    return RNN_EINVAL;
+  rnn_layer *l = &m->layers[layer];
+  if (l->hidden_size % groups != 0)
+    return RNN_EINVAL;
+  if (layer > 0 && groups > 1 && m->layers[layer - 1].groups != groups)
+    return RNN_EINVAL;
+  l->groups = groups;
+  return RNN_OK;
+}
+
+int rnn_model_layer_groups(const rnn_model *m, int layer) {
+  if (!m || layer < 0 || layer >= m->num_layers)
+    return 0;
+  return m->layers[layer].groups;
+}
+
+int rnn_model_grouped(const rnn_model *m) {
+  if (!m)
+    return 0;
+  for (int i = 0; i < m->num_layers; i++)
+    if (m->layers[i].groups > 1)
+      return 1;
+  return 0;
 }
 
 int rnn_model_set_head(rnn_model *m, rnn_head_kind head, int outputs, rnn_pool_kind pool) {
@@ -167,6 +202,10 @@ int rnn_model_finalize(rnn_model *m) {
     return RNN_ESTATE;
   if (m->num_layers == 0)
     return RNN_EINVAL;
+  /* a layer above a grouped layer must be grouped the same way (the head stays dense) */
+  for (int li = 1; li < m->num_layers; li++)
+    if (m->layers[li - 1].groups > 1 && m->layers[li].groups != m->layers[li - 1].groups)
+      return RNN_EINVAL;
 
   size_t off = 0;
   m->num_tensors = 0;
@@ -179,10 +218,10 @@ int rnn_model_finalize(rnn_model *m) {
       rnn_direction_params *p = &l->dir[d];
       snprintf(name, sizeof(name), "layer%d.%s.w_ih", li, dir_names[d]);
       p->w_ih = off;
-      add_tensor(m, name, 2, gh, l->input_size, &off);
+      add_tensor(m, name, 2, gh, rnn_layer_ih_cols(l, li), &off);
       snprintf(name, sizeof(name), "layer%d.%s.w_hh", li, dir_names[d]);
       p->w_hh = off;
-      add_tensor(m, name, 2, gh, l->hidden_size, &off);
+      add_tensor(m, name, 2, gh, rnn_layer_hh_cols(l), &off);
       snprintf(name, sizeof(name), "layer%d.%s.b_ih", li, dir_names[d]);
       p->b_ih = off;
       add_tensor(m, name, 1, gh, 1, &off);
@@ -238,8 +277,8 @@ void rnn_model_init_weights(rnn_model *m, uint64_t seed) {
     size_t gh = (size_t)l->gates * (size_t)l->hidden_size;
     for (int d = 0; d < 1 + l->bidirectional; d++) {
       const rnn_direction_params *p = &l->dir[d];
-      fill_uniform(m->params + p->w_ih, gh * (size_t)l->input_size, k, &rng);
-      fill_uniform(m->params + p->w_hh, gh * (size_t)l->hidden_size, k, &rng);
+      fill_uniform(m->params + p->w_ih, gh * (size_t)rnn_layer_ih_cols(l, li), k, &rng);
+      fill_uniform(m->params + p->w_hh, gh * (size_t)rnn_layer_hh_cols(l), k, &rng);
       fill_uniform(m->params + p->b_ih, gh, k, &rng);
       fill_uniform(m->params + p->b_hh, gh, k, &rng);
     }

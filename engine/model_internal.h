@@ -23,6 +23,7 @@ typedef struct {
   int hidden_size;   /* H */
   int bidirectional; /* 0 or 1 */
   int gates;         /* G */
+  int groups;        /* g >= 1: units in g groups of H/g, block-diagonal (rnn.h, grouped layers) */
   rnn_direction_params dir[2]; /* [0] forward, [1] backward (bidirectional only) */
 } rnn_layer;
 
@@ -70,6 +71,14 @@ struct rnn_model {
   int num_meta, cap_meta;
 };
 
+/* Columns of a layer's w_ih: the whole input (ungrouped layer, or layer 0), else the row's group's
+ * slice of the layer below's output, D_below / g. */
+static inline int rnn_layer_ih_cols(const rnn_layer *l, int index) {
+  return (index > 0 && l->groups > 1) ? l->input_size / l->groups : l->input_size;
+}
+/* Columns of a layer's w_hh: H / g. */
+static inline int rnn_layer_hh_cols(const rnn_layer *l) { return l->hidden_size / l->groups; }
+
 /* Output width of the top layer (D): H, or 2H when bidirectional. */
 static inline int rnn_layer_output_size(const rnn_layer *l) {
   return l->hidden_size * (l->bidirectional ? 2 : 1);
@@ -77,6 +86,9 @@ static inline int rnn_layer_output_size(const rnn_layer *l) {
 static inline int rnn_model_top_size(const rnn_model *m) {
   return rnn_layer_output_size(&m->layers[m->num_layers - 1]);
 }
+
+/* 1 when some layer has groups > 1 (such a model is inference-only: training refuses it). */
+int rnn_model_grouped(const rnn_model *m);
 
 /* The metadata key under which the file stores the per-sequence normalisation mode. */
 #define RNN_SEQ_NORM_KEY "input.normalization"

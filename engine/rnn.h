@@ -92,6 +92,29 @@ rnn_model *rnn_model_new(int input_size);
 int rnn_model_add_layer(rnn_model *m, rnn_cell_kind cell, int hidden_size, int bidirectional);
 int rnn_model_set_head(rnn_model *m, rnn_head_kind head, int outputs, rnn_pool_kind pool);
 int rnn_model_finalize(rnn_model *m);
+/* Grouped layers (G-LSTM style, Kuchaiev & Ginsburg 2017), inference only. A layer with g groups
+ * splits its H units into g groups of H/g consecutive units (group j: units j*H/g .. (j+1)*H/g-1).
+ * Group j's recurrent weights see only group j's previous state; in a layer above layer 0 group j's
+ * input weights see only group j's part of the layer below's output (for a bidirectional layer
+ * below: group j's forward units, then group j's backward units). Layer 0's groups all read the
+ * whole input. This is exactly a block-diagonal dense layer without the stored zeros: an ensemble
+ * of g equally shaped models side by side (tools/rnn-ensemble.py).
+ * Tensor layout of a grouped layer (per direction; rows as in a dense layer: gate-major, row r of
+ * gate block q is unit r - q*H, in group (r - q*H) / (H/g)):
+ *   w_hh [G*H][H/g]         columns: the H/g units of the row's own group
+ *   w_ih [G*H][IN]          layer 0: unchanged, the whole input
+ *   w_ih [G*H][D_below/g]   layer > 0: the row's group's slice of the layer below's output,
+ *                           [fwd units of group j | bwd units of group j] (bwd only if bidirectional)
+ *   b_ih, b_hh [G*H]        unchanged
+ * Set after rnn_model_add_layer and before rnn_model_finalize, bottom-up: groups must divide the
+ * layer's hidden size, and a layer > 0 with groups > 1 needs the layer below to have the same
+ * groups (RNN_EINVAL otherwise; RNN_ESTATE after finalize). rnn_model_finalize refuses
+ * (RNN_EINVAL) a layer above a grouped layer that is not grouped the same way; the head stays
+ * dense over the whole top output. The training functions refuse a grouped model (RNN_ESTATE,
+ * "grouped layers are inference-only"). Stored as "arch.layer.N.groups" (docs/model-format.md). */
+int rnn_model_set_layer_groups(rnn_model *m, int layer, int groups);
+int rnn_model_layer_groups(const rnn_model *m, int layer); /* 1 for a dense layer; 0 for a bad index */
+
 /* PyTorch's default init (uniform +-1/sqrt(H)) for cells, Glorot-uniform for the head; seeded. */
 void rnn_model_init_weights(rnn_model *m, uint64_t seed);
 

@@ -1,0 +1,290 @@
+/* Grouped recurrent layers (rnn.h): a grouped model computes exactly what its zero-padded dense
+ * equivalent computes, on every inference path (sequence, pooled, batch, streaming), for every
+ * cell, uni- and bidirectional, 1-3 layers, 1-4 groups; and the API refuses what it must.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rnn.h"
+#include "testutil.h"
+
+#define TOL 1e-6
+
+typedef struct {
+  rnn_cell_kind cell;
+  int layers, bidir, groups, head;
+  int hidden[3];
+} arch;
+
+static rnn_model *build(const arch *a, int grouped, int input) {
+  rnn_model *m = rnn_model_new(input);
+  for (int l = 0; l < a->layers; l++)
+    CHECK(rnn_model_add_layer(m, a->cell, a->hidden[l], a->bidir) == RNN_OK);
+  if (grouped)
+    for (int l = 0; l < a->layers; l++)
+      CHECK(rnn_model_set_layer_groups(m, l, a->groups) == RNN_OK);
+  if (a->head)
+    CHECK(rnn_model_set_head(m, RNN_HEAD_SOFTMAX, 3, RNN_POOL_LAST) == RNN_OK);
+  CHECK(rnn_model_finalize(m) == RNN_OK);
+  return m;
+}
+
+static float *tensor(rnn_model *m, int l, const char *dir, const char *part, size_t *count) {
+  char name[64];
+  snprintf(name, sizeof name, "layer%d.%s.%s", l, dir, part);
+  float *t = rnn_model_tensor(m, name, count);
+  CHECK_MSG(t != NULL, "tensor %s", name);
+  return t;
+}
+
+/* The dense model whose block-diagonal weights hold the grouped model's blocks and zeros
+ * elsewhere: the construction of tools/rnn-ensemble.py's dense merge. */
+static rnn_model *dense_equivalent(rnn_model *g, const arch *a, int input) {
+  rnn_model *d = build(a, 0, input);
+  static const char *const dirs[2] = {"fwd", "bwd"};
+  const int G = rnn_cell_gates(a->cell), ng = a->groups;
+  for (int l = 0; l < a->layers; l++) {
+    const int H = a->hidden[l], Hg = H / ng;
+    const int in = l == 0 ? input : a->hidden[l - 1] * (a->bidir ? 2 : 1);
+    const int halves = l == 0 ? 1 : 1 + a->bidir, Hb = l == 0 ? input : a->hidden[l - 1];
+    const int Hbg = l == 0 ? input : Hb / ng, ing = halves * Hbg;
+    for (int di = 0; di < 1 + a->bidir; di++) {
+      size_t n;
+      float *gih = tensor(g, l, dirs[di], "w_ih", &n), *dih = tensor(d, l, dirs[di], "w_ih", &n);
+      float *ghh = tensor(g, l, dirs[di], "w_hh", &n), *dhh = tensor(d, l, dirs[di], "w_hh", &n);
+      for (int r = 0; r < G * H; r++) {
+        int j = (r % H) / Hg; /* the row's group */
+        for (int c = 0; c < Hg; c++)
+          dhh[(size_t)r * H + (size_t)(j * Hg + c)] = ghh[(size_t)r * Hg + (size_t)c];
+        if (l == 0) {
+          memcpy(dih + (size_t)r * in, gih + (size_t)r * in, (size_t)in * sizeof(float));
+          continue;
+        }
+        for (int half = 0; half < halves; half++)
+          for (int c = 0; c < Hbg; c++)
+            dih[(size_t)r * in + (size_t)(half * Hb + j * Hbg + c)] =
+                gih[(size_t)r * ing + (size_t)(half * Hbg + c)];
+      }
+      float *gb = tensor(g, l, dirs[di], "b_ih", &n), *db = tensor(d, l, dirs[di], "b_ih", &n);
+      memcpy(db, gb, n * sizeof(float));
+      gb = tensor(g, l, dirs[di], "b_hh", &n), db = tensor(d, l, dirs[di], "b_hh", &n);
+      memcpy(db, gb, n * sizeof(float));
+    }
+  }
+  if (a->head) {
+    size_t n;
+    float *dw = rnn_model_tensor(d, "head.w", &n);
+    memcpy(dw, rnn_model_tensor(g, "head.w", NULL), n * sizeof(float));
+    float *dbias = rnn_model_tensor(d, "head.b", &n);
+    memcpy(dbias, rnn_model_tensor(g, "head.b", NULL), n * sizeof(float));
+  }
+  return d;
+}
+
+static int max_diff_ok(const float *x, const float *y, size_t n, const char *what, const arch *a) {
+  double worst = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double e = fabs((double)x[i] - (double)y[i]);
+    if (!(e <= worst))
+      worst = e; /* NaN sticks */
+  }
+  CHECK_MSG(worst <= TOL, "%s: %s layers=%d bidir=%d groups=%d: max diff %.3g", what,
+            rnn_cell_name(a->cell), a->layers, a->bidir, a->groups, worst);
+  return worst <= TOL;
+}
+
+static void compare(const arch *a, unsigned long long seed) {
+  const int input = 5, T = 9;
+  rnn_model *g = build(a, 1, input);
+  rnn_model_init_weights(g, seed);
+  rnn_model *d = dense_equivalent(g, a, input);
+  for (int l = 0; l < a->layers; l++)
+    CHECK(rnn_model_layer_groups(g, l) == a->groups && rnn_model_layer_groups(d, l) == 1);
+  if (a->groups > 1)
+    CHECK(rnn_model_num_params(g) < rnn_model_num_params(d));
+  else
+    CHECK(rnn_model_num_params(g) == rnn_model_num_params(d));
+  const int O = rnn_model_output_size(g);
+  CHECK(O == rnn_model_output_size(d));
+
+  float x[3][9 * 5];
+  unsigned long long s = seed * 7919ULL + 1;
+  for (int b = 0; b < 3; b++)
+    for (int i = 0; i < T * input; i++)
+      x[b][i] = test_uniform(&s, -2.0f, 2.0f);
+
+  /* whole sequence */
+  float *og = calloc((size_t)T * O, sizeof(float)), *od = calloc((size_t)T * O, sizeof(float));
+  CHECK(rnn_forward_sequence(g, x[0], T, og) == RNN_OK);
+  CHECK(rnn_forward_sequence(d, x[0], T, od) == RNN_OK);
+  max_diff_ok(og, od, (size_t)T * O, "rnn_forward_sequence", a);
+
+  /* pooled */
+  float pg[512], pd[512];
+  CHECK(rnn_forward_pooled(g, x[1], T, pg) == RNN_OK);
+  CHECK(rnn_forward_pooled(d, x[1], T, pd) == RNN_OK);
+  max_diff_ok(pg, pd, (size_t)O, "rnn_forward_pooled", a);
+
+  /* batch of different lengths; the grouped batch also equals the grouped sequence path */
+  const int lengths[3] = {T, 4, 1};
+  float *bg[3], *bd[3];
+  const float *xs[3] = {x[0], x[1], x[2]};
+  for (int b = 0; b < 3; b++) {
+    bg[b] = calloc((size_t)T * O, sizeof(float));
+    bd[b] = calloc((size_t)T * O, sizeof(float));
+  }
+  CHECK(rnn_forward_batch(g, xs, lengths, 3, bg) == RNN_OK);
+  CHECK(rnn_forward_batch(d, xs, lengths, 3, bd) == RNN_OK);
+  for (int b = 0; b < 3; b++)
+    max_diff_ok(bg[b], bd[b], (size_t)lengths[b] * O, "rnn_forward_batch", a);
+  max_diff_ok(bg[0], og, (size_t)T * O, "rnn_forward_batch vs sequence", a);
+
+  /* streaming */
+  if (!a->bidir) {
+    rnn_state *sg = rnn_state_new(g), *sd = rnn_state_new(d);
+    CHECK(sg && sd);
+    if (sg && sd) {
+      for (int t = 0; t < T; t++) {
+        const float *yg = rnn_step(sg, x[0] + t * input);
+        const float *yd = rnn_step(sd, x[0] + t * input);
+        max_diff_ok(yg, yd, (size_t)O, "rnn_step", a);
+        max_diff_ok(yg, og + (size_t)t * O, (size_t)O, "rnn_step vs sequence", a);
+      }
+    }
+    rnn_state_free(sg);
+    rnn_state_free(sd);
+  } else {
+    CHECK(rnn_state_new(g) == NULL);
+  }
+
+  /* a grouped model survives a save/load round trip, groups included */
+  void *buf = NULL;
+  size_t size = 0;
+  CHECK(rnn_model_save_memory(g, &buf, &size) == RNN_OK);
+  char err[256] = "";
+  rnn_model *r = rnn_model_load_memory(buf, size, err, sizeof err);
+  CHECK_MSG(r != NULL, "%s", err);
+  if (r) {
+    for (int l = 0; l < a->layers; l++)
+      CHECK(rnn_model_layer_groups(r, l) == a->groups);
+    float *orr = calloc((size_t)T * O, sizeof(float));
+    CHECK(rnn_forward_sequence(r, x[0], T, orr) == RNN_OK);
+    CHECK(memcmp(orr, og, (size_t)T * O * sizeof(float)) == 0);
+    free(orr);
+    rnn_model_unref(r);
+  }
+  free(buf);
+
+  for (int b = 0; b < 3; b++) {
+    free(bg[b]);
+    free(bd[b]);
+  }
+  free(og);
+  free(od);
+  rnn_model_unref(g);
+  rnn_model_unref(d);
+}
+
+static void test_equivalence(void) {
+  static const rnn_cell_kind cells[] = {RNN_CELL_RNN_TANH, RNN_CELL_RNN_RELU, RNN_CELL_LSTM, RNN_CELL_GRU,
+                                        RNN_CELL_GRU_RESET_BEFORE};
+  unsigned long long seed = 1;
+  for (size_t c = 0; c < sizeof cells / sizeof cells[0]; c++)
+    for (int layers = 1; layers <= 3; layers++)
+      for (int bidir = 0; bidir <= 1; bidir++)
+        for (int groups = 1; groups <= 4; groups++) {
+          /* hidden sizes 12 and 24 divide by every g in 1..4; sizes differ between layers */
+          arch a = {cells[c], layers, bidir, groups, (int)((seed % 2) == 0), {12, 24, 12}};
+          compare(&a, seed++);
+        }
+  /* larger groups (40 units): the SIMD kernels' and the packed GEMM's full-width paths */
+  arch big = {RNN_CELL_GRU, 2, 1, 4, 1, {160, 160, 0}};
+  compare(&big, 99);
+  arch big_lstm = {RNN_CELL_LSTM, 2, 0, 2, 1, {96, 96, 0}};
+  compare(&big_lstm, 100);
+}
+
+static void test_refusals(void) {
+  rnn_model *m = rnn_model_new(4);
+  CHECK(rnn_model_add_layer(m, RNN_CELL_GRU, 12, 1) == RNN_OK);
+  CHECK(rnn_model_add_layer(m, RNN_CELL_GRU, 12, 0) == RNN_OK);
+  CHECK(rnn_model_layer_groups(m, 0) == 1);
+  CHECK(rnn_model_layer_groups(m, 2) == 0);
+  CHECK(rnn_model_set_layer_groups(NULL, 0, 2) == RNN_EINVAL);
+  CHECK(rnn_model_set_layer_groups(m, 0, 0) == RNN_EINVAL);
+  CHECK(rnn_model_set_layer_groups(m, 0, -3) == RNN_EINVAL);
+  CHECK(rnn_model_set_layer_groups(m, 0, 5) == RNN_EINVAL);  /* does not divide 12 */
+  CHECK(rnn_model_set_layer_groups(m, 0, 24) == RNN_EINVAL); /* more groups than units */
+  CHECK(rnn_model_set_layer_groups(m, 2, 2) == RNN_EINVAL);  /* no such layer */
+  CHECK(rnn_model_set_layer_groups(m, -1, 2) == RNN_EINVAL);
+  CHECK(rnn_model_set_layer_groups(m, 1, 2) == RNN_EINVAL);  /* the layer below has 1 group */
+  CHECK(rnn_model_layer_groups(m, 0) == 1 && rnn_model_layer_groups(m, 1) == 1);
+  CHECK(rnn_model_set_layer_groups(m, 0, 3) == RNN_OK);
+  CHECK(rnn_model_set_layer_groups(m, 1, 2) == RNN_EINVAL);  /* the layer below has 3 */
+  /* the layer above a grouped layer is still dense: finalize refuses */
+  CHECK(rnn_model_finalize(m) == RNN_EINVAL);
+  CHECK(rnn_model_set_layer_groups(m, 1, 3) == RNN_OK);
+  CHECK(rnn_model_set_head(m, RNN_HEAD_SOFTMAX, 3, RNN_POOL_LAST) == RNN_OK);
+  CHECK(rnn_model_finalize(m) == RNN_OK);
+  CHECK(rnn_model_set_layer_groups(m, 1, 1) == RNN_ESTATE);
+  CHECK(rnn_model_layer_groups(m, 0) == 3 && rnn_model_layer_groups(m, 1) == 3);
+  /* shapes: layer 0 reads the whole input, layer 1 its group's slice [fwd 4 | bwd 4] */
+  int dims[2];
+  for (int i = 0; i < rnn_model_num_tensors(m); i++) {
+    const char *name;
+    CHECK(rnn_model_tensor_info(m, i, &name, NULL, dims, NULL) == RNN_OK);
+    if (!strcmp(name, "layer0.bwd.w_ih"))
+      CHECK(dims[0] == 36 && dims[1] == 4);
+    if (!strcmp(name, "layer0.bwd.w_hh"))
+      CHECK(dims[0] == 36 && dims[1] == 4);
+    if (!strcmp(name, "layer1.fwd.w_ih"))
+      CHECK(dims[0] == 36 && dims[1] == 8);
+    if (!strcmp(name, "layer1.fwd.w_hh"))
+      CHECK(dims[0] == 36 && dims[1] == 4);
+    if (!strcmp(name, "head.w"))
+      CHECK(dims[0] == 3 && dims[1] == 12);
+  }
+  rnn_model_init_weights(m, 3);
+
+  /* training refuses, with the reason */
+  float x[6 * 4] = {0};
+  rnn_example ex = {x, 6, 1, NULL, NULL, NULL, 0};
+  rnn_train_config c;
+  rnn_train_config_init(&c);
+  c.epochs = 1;
+  char err[128] = "";
+  CHECK(rnn_train_validate(m, &ex, 1, &c, err, sizeof err) == RNN_ESTATE);
+  CHECK_MSG(strstr(err, "grouped layers are inference-only") != NULL, "message '%s'", err);
+  CHECK(rnn_fit(m, &ex, 1, NULL, 0, &c, NULL, NULL) == RNN_ESTATE);
+  double loss, acc;
+  float *grad = calloc(rnn_model_num_params(m), sizeof(float));
+  CHECK(rnn_loss_and_grad(m, &ex, 1, &c, &loss, grad) == RNN_ESTATE);
+  CHECK(rnn_evaluate(m, &ex, 1, &c, &loss, &acc) == RNN_ESTATE);
+  free(grad);
+
+  /* the clone keeps the groups and computes the same */
+  rnn_model *cl = rnn_model_clone(m);
+  CHECK(cl && rnn_model_layer_groups(cl, 1) == 3);
+  float y1[3], y2[3];
+  CHECK(rnn_forward_pooled(m, x, 6, y1) == RNN_OK && rnn_forward_pooled(cl, x, 6, y2) == RNN_OK);
+  CHECK(memcmp(y1, y2, sizeof y1) == 0);
+  rnn_model_unref(cl);
+  rnn_model_unref(m);
+
+  /* a dense layer below a grouped one is fine only at layer 0's level: grouping layer 1 alone is
+   * refused, adding a dense layer above grouped ones is refused at finalize */
+  m = rnn_model_new(3);
+  CHECK(rnn_model_add_layer(m, RNN_CELL_LSTM, 8, 0) == RNN_OK);
+  CHECK(rnn_model_set_layer_groups(m, 0, 2) == RNN_OK);
+  CHECK(rnn_model_add_layer(m, RNN_CELL_LSTM, 8, 0) == RNN_OK);
+  CHECK(rnn_model_finalize(m) == RNN_EINVAL);
+  rnn_model_unref(m);
+}
+
+int main(void) {
+  test_refusals();
+  test_equivalence();
+  return test_summary("test_groups");
+}
