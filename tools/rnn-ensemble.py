@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Merges trained models into ONE model file that is exactly their ensemble.
 
-    tools/rnn-ensemble.py OUTPUT.rnn MEMBER.rnn MEMBER.rnn [MEMBER.rnn...]
+    tools/rnn-ensemble.py [--dense] OUTPUT.rnn MEMBER.rnn MEMBER.rnn [MEMBER.rnn...]
+
+--dense: zero-padded dense layers even when grouped layers apply (a model that can be trained
+further, or read by software that predates grouped layers).
 
 The members must be the same kind of model: the same features and labels (every `features.*`,
 `labels`, `alphabet`, `task` and `input.normalization` key equal), the same number of layers with
@@ -13,14 +16,21 @@ since both are linear.
 
 Why one file and not N: rnnfeatures and rnninfer take one model, which carries its features,
 labels and `infer.*` defaults; an ensemble merged this way works wherever a model works, with no
-new element property, format or engine code. How: layer L of the output has the members' layer-L
-units side by side. Its recurrent weights are block-diagonal (a member's units see only their own
-member's previous state), its input weights map each member's block to that member's units of the
-layer below, and the first layer takes the members' own input normalisations folded into its
-weights and biases (W (x - m) s = (W diag(s)) x - W (s m)), so each member computes exactly what it
-computed alone. The price of the block structure: the zeros are stored and multiplied, so an
-N-member ensemble costs about N times the members' compute and parameters in its recurrent and
-upper input weights (N^2 the size of one member), not N.
+new element property. How: layer L of the output has the members' layer-L units side by side.
+Its recurrent weights are block-diagonal (a member's units see only their own member's previous
+state), its input weights map each member's block to that member's units of the layer below, and
+the first layer takes the members' own input normalisations folded into its weights and biases
+(W (x - m) s = (W diag(s)) x - W (s m)), so each member computes exactly what it computed alone.
+
+Two encodings of that block structure:
+  - grouped layers (when every member has the same hidden size at each layer): every layer has
+    `groups` = the number of members (engine/rnn.h, docs/model-format.md, `arch.layer.N.groups`);
+    only the blocks are stored and multiplied, so an N-member ensemble costs N times one member in
+    parameters and compute. Group k is member k: its w_hh is member k's w_hh, and above layer 0
+    its w_ih is member k's own w_ih (the group's slice of the layer below is member k's [fwd, bwd]
+    output). Grouped models are inference-only (the engine refuses to train them).
+  - dense layers (when hidden sizes differ between members): the zeros outside the blocks are
+    stored and multiplied, so the recurrent and upper input weights cost N^2 times one member's.
 
 The metadata is the first member's, except the `train.*` provenance: each member's `train.data`,
 `train.command`, `train.accuracy` and `train.val_accuracy` are kept as `ensemble.<n>.*` and
@@ -47,6 +57,11 @@ class EnsembleError(ValueError):
 
 def _check_compatible(models, paths):
     first, fp = models[0], paths[0]
+    for m, p in zip(models, paths):
+        for n, layer in enumerate(m.layers):
+            if layer.groups > 1:
+                raise EnsembleError("%s: layer %d is grouped (%d groups): merge the models it was made "
+                                    "from instead" % (p, n, layer.groups))
     for m, p in zip(models[1:], paths[1:]):
         def differ(what, a, b):
             raise EnsembleError("%s: %s is %r, but %r in %s" % (p, what, b, a, fp))
@@ -92,9 +107,60 @@ def _member_columns(layer, hidden, k):
     return np.array(cols)
 
 
-def merge(models):
-    """The ensemble of models (rnnfile.Model, already checked compatible) as one rnnfile.Model."""
+def _same_shapes(models):
+    """Whether every member has the same hidden size at each layer: grouped layers then apply."""
+    return all(len(set(m.layers[n].hidden for m in models)) == 1 for n in range(len(models[0].layers)))
+
+
+def _average_heads(out, models, hidden):
+    top = models[0].layers[-1]
+    for k, m in enumerate(models):
+        cols = _member_columns(top, hidden[-1], k)
+        out.tensors["head.w"][:, cols] += m.tensors["head.w"] / len(models)
+        out.tensors["head.b"] += m.tensors["head.b"] / len(models)
+
+
+def merge_grouped(models):
+    """The ensemble of equally shaped models as one rnnfile.Model of grouped layers (group k is
+    member k)."""
     first, n_members = models[0], len(models)
+    hidden = [[m.layers[n].hidden for m in models] for n in range(len(first.layers))]
+    out = rnnfile.Model(first.input_size)
+    for n, layer in enumerate(first.layers):
+        out.add_layer(layer.cell, n_members * layer.hidden, layer.bidirectional, groups=n_members)
+    out.set_head(first.head, first.outputs, first.pool)
+    out.init_zeros()
+    for n, layer in enumerate(first.layers):
+        gates, h, total = layer.gates, layer.hidden, n_members * layer.hidden
+        for d in ("fwd", "bwd") if layer.bidirectional else ("fwd",):
+            name = "layer%d.%s." % (n, d)
+            for k, m in enumerate(models):
+                if n == 0:
+                    mw_ih, mb_ih = _folded_input_weights(m, name)
+                else:
+                    mw_ih, mb_ih = m.tensors[name + "w_ih"], m.tensors[name + "b_ih"]
+                for g in range(gates):  # gate blocks of `total` rows; member k's rows in each
+                    rows = slice(g * total + k * h, g * total + (k + 1) * h)
+                    src = slice(g * h, (g + 1) * h)
+                    out.tensors[name + "w_ih"][rows] = mw_ih[src]
+                    out.tensors[name + "w_hh"][rows] = m.tensors[name + "w_hh"][src]
+                    out.tensors[name + "b_ih"][rows] = mb_ih[src]
+                    out.tensors[name + "b_hh"][rows] = m.tensors[name + "b_hh"][src]
+    _average_heads(out, models, hidden)
+    return out
+
+
+def merge(models):
+    """The ensemble of models (rnnfile.Model, already checked compatible) as one rnnfile.Model:
+    grouped layers when the members are equally shaped, zero-padded dense layers otherwise."""
+    if _same_shapes(models):
+        return merge_grouped(models)
+    return merge_dense(models)
+
+
+def merge_dense(models):
+    """The ensemble as one rnnfile.Model of dense layers with block-diagonal (zero-padded) weights."""
+    first = models[0]
     hidden = [[m.layers[n].hidden for m in models] for n in range(len(first.layers))]
     out = rnnfile.Model(first.input_size)
     for n, layer in enumerate(first.layers):
@@ -122,11 +188,7 @@ def merge(models):
                     w_hh[np.ix_(rows, np.arange(start, start + h))] = m.tensors[name + "w_hh"][src]
                     b_ih[rows] = mb_ih[src]
                     b_hh[rows] = m.tensors[name + "b_hh"][src]
-    top = first.layers[-1]
-    for k, m in enumerate(models):
-        cols = _member_columns(top, hidden[-1], k)
-        out.tensors["head.w"][:, cols] += m.tensors["head.w"] / n_members
-        out.tensors["head.b"] += m.tensors["head.b"] / n_members
+    _average_heads(out, models, hidden)
     return out
 
 
@@ -136,8 +198,11 @@ def _sha256(path):
 
 
 def main(argv):
+    command = " ".join(["tools/rnn-ensemble.py"] + argv[1:])
+    dense = "--dense" in argv[1:]
+    argv = [a for a in argv if a != "--dense"]
     if len(argv) < 4 or argv[1].startswith("-"):
-        print("usage: rnn-ensemble.py OUTPUT.rnn MEMBER.rnn MEMBER.rnn [MEMBER.rnn...]",
+        print("usage: rnn-ensemble.py [--dense] OUTPUT.rnn MEMBER.rnn MEMBER.rnn [MEMBER.rnn...]",
               file=sys.stderr)
         return 2
     output, paths = argv[1], argv[2:]
@@ -146,7 +211,7 @@ def main(argv):
             raise EnsembleError("%s: the output must not be one of the members" % output)
         models = [rnnfile.read(p) for p in paths]
         _check_compatible(models, paths)
-        merged = merge(models)
+        merged = merge_dense(models) if dense else merge(models)
     except (OSError, rnnfile.FormatError, EnsembleError) as e:
         print("rnn-ensemble: error: %s" % e, file=sys.stderr)
         return 1
@@ -158,14 +223,16 @@ def main(argv):
             if "train." + key in m.meta:
                 meta["ensemble.%d.%s" % (n, key)] = m.meta["train." + key]
     meta["ensemble.members"] = members
-    meta["ensemble.command"] = " ".join(["tools/rnn-ensemble.py"] + argv[1:])
+    meta["ensemble.command"] = command
     merged.meta = meta
     try:
         rnnfile.write(merged, output)
     except (OSError, rnnfile.FormatError) as e:
         print("rnn-ensemble: error: %s: %s" % (output, e), file=sys.stderr)
         return 1
-    print("%s: ensemble of %d models, %d parameters" % (output, len(models), merged.num_params()))
+    grouped = merged.layers[0].groups > 1
+    print("%s: ensemble of %d models, %d parameters (%s layers)"
+          % (output, len(models), merged.num_params(), "grouped" if grouped else "dense"))
     return 0
 
 

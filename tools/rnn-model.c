@@ -251,8 +251,11 @@ static int print_meta_group(const rnn_model *m, const char *title, const char *p
 static size_t layer_params(const rnn_model *m, int l) {
   int in = l == 0 ? rnn_model_input_size(m)
                   : rnn_model_layer_hidden(m, l - 1) * (rnn_model_layer_bidirectional(m, l - 1) ? 2 : 1);
+  int g = rnn_model_layer_groups(m, l); /* grouped: w_ih (above layer 0) and w_hh are g times narrower */
+  if (l > 0)
+    in /= g;
   size_t gh = (size_t)rnn_cell_gates(rnn_model_layer_cell(m, l)) * rnn_model_layer_hidden(m, l);
-  size_t per_dir = gh * (size_t)in + gh * rnn_model_layer_hidden(m, l) + 2 * gh;
+  size_t per_dir = gh * (size_t)in + gh * (size_t)(rnn_model_layer_hidden(m, l) / g) + 2 * gh;
   return per_dir * (rnn_model_layer_bidirectional(m, l) ? 2 : 1);
 }
 
@@ -264,8 +267,12 @@ static void print_architecture(const rnn_model *m) {
   for (int l = 0; l < layers; l++) {
     int bidi = rnn_model_layer_bidirectional(m, l);
     int h = rnn_model_layer_hidden(m, l);
-    printf("    layer %-2d                   %s, hidden %d, %s -> %d outputs (%zu parameters)\n", l,
-           rnn_cell_name(rnn_model_layer_cell(m, l)), h, bidi ? "bidirectional" : "unidirectional",
+    int g = rnn_model_layer_groups(m, l);
+    char groups[64] = "";
+    if (g > 1)
+      snprintf(groups, sizeof groups, ", %d groups of %d", g, h / g);
+    printf("    layer %-2d                   %s, hidden %d%s, %s -> %d outputs (%zu parameters)\n", l,
+           rnn_cell_name(rnn_model_layer_cell(m, l)), h, groups, bidi ? "bidirectional" : "unidirectional",
            bidi ? 2 * h : h, layer_params(m, l));
   }
   rnn_head_kind head = rnn_model_head(m);

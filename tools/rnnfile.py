@@ -61,10 +61,15 @@ class FormatError(ValueError):
 
 
 class Layer:
-    def __init__(self, cell, hidden, bidirectional=False):
+    """One recurrent layer. groups > 1: a grouped layer (engine/rnn.h): H units in `groups` groups of
+    H/groups; w_hh is [G*H][H/groups] (each row's own group's units) and, above layer 0, w_ih is
+    [G*H][D_below/groups] (the row's group's slice of the layer below: [fwd units, bwd units])."""
+
+    def __init__(self, cell, hidden, bidirectional=False, groups=1):
         self.cell = cell
         self.hidden = int(hidden)
         self.bidirectional = bool(bidirectional)
+        self.groups = int(groups)
 
     @property
     def gates(self):
@@ -75,7 +80,8 @@ class Layer:
         return self.hidden * (2 if self.bidirectional else 1)
 
     def __repr__(self):
-        return "Layer(%r, %d%s)" % (self.cell, self.hidden, ", bidirectional" if self.bidirectional else "")
+        return "Layer(%r, %d%s%s)" % (self.cell, self.hidden, ", bidirectional" if self.bidirectional else "",
+                                      ", groups=%d" % self.groups if self.groups > 1 else "")
 
 
 class Model:
@@ -95,8 +101,8 @@ class Model:
         self.norm_scale = None
         self.meta = {}
 
-    def add_layer(self, cell, hidden, bidirectional=False):
-        self.layers.append(Layer(cell, hidden, bidirectional))
+    def add_layer(self, cell, hidden, bidirectional=False, groups=1):
+        self.layers.append(Layer(cell, hidden, bidirectional, groups))
         return self
 
     def set_head(self, head, outputs=None, pool="last"):
@@ -122,10 +128,11 @@ class Model:
         """The tensors the architecture needs, in the order writers store them."""
         shapes = []
         for n, layer in enumerate(self.layers):
-            gh = layer.gates * layer.hidden
+            gh, g = layer.gates * layer.hidden, max(layer.groups, 1)
+            ih_cols = self.layer_input_size(n) // (g if n > 0 else 1)
             for d in ("fwd", "bwd") if layer.bidirectional else ("fwd",):
                 p = "layer%d.%s." % (n, d)
-                shapes += [(p + "w_ih", (gh, self.layer_input_size(n))), (p + "w_hh", (gh, layer.hidden)),
+                shapes += [(p + "w_ih", (gh, ih_cols)), (p + "w_hh", (gh, layer.hidden // g)),
                            (p + "b_ih", (gh,)), (p + "b_hh", (gh,))]
         if self.head != "none":
             shapes += [("head.w", (self.outputs, self.top_size)), ("head.b", (self.outputs,))]
@@ -203,6 +210,8 @@ def _arch_meta(m):
     for n, layer in enumerate(m.layers):
         items += [("arch.layer.%d.cell" % n, layer.cell), ("arch.layer.%d.hidden" % n, int(layer.hidden)),
                   ("arch.layer.%d.bidirectional" % n, 1 if layer.bidirectional else 0)]
+        if layer.groups > 1:  # only then: files of dense models stay as they were
+            items.append(("arch.layer.%d.groups" % n, int(layer.groups)))
     items += [("arch.head", m.head), ("arch.outputs", int(m.outputs)), ("arch.pool", m.pool)]
     return items
 
@@ -213,6 +222,10 @@ def dumps(m):
         raise FormatError("the model has no layers")
     if m.head != "none" and m.outputs is None:
         raise FormatError("head '%s' needs an output count" % m.head)
+    for n, layer in enumerate(m.layers):
+        if layer.groups < 1 or layer.hidden % layer.groups:
+            raise FormatError("'arch.layer.%d.groups' is %d, which does not divide the layer's hidden size %d"
+                              % (n, layer.groups, layer.hidden))
     tensors = []
     for name, shape in m.tensor_shapes():
         if name not in m.tensors:
@@ -459,6 +472,17 @@ def loads(buf, name="<memory>"):
     for n in range(n_layers):
         m.add_layer(get_name("arch.layer.%d.cell" % n, CELLS), get_int("arch.layer.%d.hidden" % n, 1, MAX_SIZE),
                     get_int("arch.layer.%d.bidirectional" % n, 0, 1))
+        # Grouped layers: optional, divides the hidden size, the same as the layer below's when
+        # either is grouped (the head stays dense).
+        key, layer = "arch.layer.%d.groups" % n, m.layers[n]
+        if key in arch:
+            layer.groups = get_int(key, 1, layer.hidden)
+            if layer.hidden % layer.groups:
+                fail("'%s' is %d, which does not divide the layer's hidden size %d" % (key, layer.groups, layer.hidden))
+        below = m.layers[n - 1].groups if n > 0 else layer.groups
+        if (layer.groups > 1 or below > 1) and layer.groups != below:
+            fail("'%s' is %d, but the layer below has %d groups: a layer above a grouped layer must have the "
+                 "same groups" % (key, layer.groups, below))
     head = get_name("arch.head", HEADS)
     outputs = get_int("arch.outputs", 1, MAX_SIZE if head != "none" else 2 * MAX_SIZE)
     if head == "none" and outputs != m.top_size:

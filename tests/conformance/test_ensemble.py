@@ -5,8 +5,10 @@
 For random members (GRU and LSTM stacks, bidirectional or not, different hidden sizes, each with
 its own input normalisation), build/tools/rnn-model's per-frame softmax outputs of the merged model
 must equal softmax(mean_k log p_k), the members' logits averaged, computed from the members' own
-rnn-model outputs; streaming (--stream) must agree for unidirectional members. Incompatible
-members are refused with a message naming the file and the field.
+rnn-model outputs; streaming (--stream) must agree for unidirectional members. Equally shaped
+members give grouped layers (groups = members), a file smaller than the zero-padded dense merge
+(--dense) of the same members, which must compute the same. Incompatible members are refused with
+a message naming the file and the field.
 
 Environment (set by meson): RNN_SOURCE_ROOT, RNN_BUILD_ROOT.
 """
@@ -62,8 +64,9 @@ def run_model(path, x, tmp, stream=False):
     return np.fromfile(out, dtype="<f4").reshape(x.shape[0], -1)
 
 
-def ensemble(tmp, out, members):
-    return subprocess.run([sys.executable, ENSEMBLE, out] + members, capture_output=True, text=True)
+def ensemble(tmp, out, members, options=()):
+    return subprocess.run([sys.executable, ENSEMBLE] + list(options) + [out] + members, capture_output=True,
+                          text=True)
 
 
 def test_exact(tmp, rng, cell, hiddens_per_member, bidi):
@@ -90,6 +93,22 @@ def test_exact(tmp, rng, cell, hiddens_per_member, bidi):
             streamed = run_model(merged, x, tmp, stream=True)
             check(streamed is not None and float(np.abs(streamed - want).max()) <= TOL,
                   "%s: the merged model streams differently" % what)
+    same_shapes = all(h == hiddens_per_member[0] for h in hiddens_per_member)
+    layers = rnnfile.read(merged).layers
+    want_groups = len(paths) if same_shapes else 1
+    check(all(layer.groups == want_groups for layer in layers),
+          "%s: merged layers have groups %s, expected %d" % (what, [la.groups for la in layers], want_groups))
+    if same_shapes:
+        dense = os.path.join(tmp, "dense.rnn")
+        r = ensemble(tmp, dense, paths, ["--dense"])
+        if check(r.returncode == 0, "%s: rnn-ensemble --dense failed: %s" % (what, r.stderr)):
+            check(all(layer.groups == 1 for layer in rnnfile.read(dense).layers), "%s: --dense is grouped" % what)
+            gs, ds = os.path.getsize(merged), os.path.getsize(dense)
+            check(gs < ds, "%s: the grouped file (%d bytes) is not smaller than the dense one (%d)" % (what, gs, ds))
+            dgot = run_model(dense, x, tmp)
+            check(dgot is not None and got is not None and float(np.abs(dgot - got).max()) <= TOL,
+                  "%s: the grouped and the dense merge compute differently" % what)
+            print("ok   %s: grouped %d bytes, dense %d bytes" % (what, gs, ds), flush=True)
     meta = rnnfile.read(merged).meta
     check(len(meta.get("ensemble.members", [])) == len(paths)
           and meta.get("ensemble.0.data") == "random weights" and "train.data" not in meta
@@ -126,6 +145,15 @@ def test_refusals(tmp, rng):
     rnnfile.write(headless, hp)
     r = ensemble(tmp, os.path.join(tmp, "never.rnn"), [hp, hp])
     check(r.returncode == 1 and "no logits" in r.stderr, "headless members not refused: %r" % r.stderr)
+    # a grouped model (an ensemble already) is not a member: its layers would be misread
+    grouped = os.path.join(tmp, "grouped.rnn")
+    twin = os.path.join(tmp, "twin.rnn")
+    rnnfile.write(random_member(rng, "gru", [4], True), twin)
+    r = ensemble(tmp, grouped, [base, twin])
+    if check(r.returncode == 0, "merging two members failed: %s" % r.stderr):
+        r = ensemble(tmp, os.path.join(tmp, "never.rnn"), [grouped, base])
+        check(r.returncode == 1 and grouped in r.stderr and "grouped" in r.stderr,
+              "a grouped member not refused by name: %r" % r.stderr)
     print("ok   incompatible members refused", flush=True)
 
 
@@ -139,6 +167,11 @@ def main():
         test_exact(tmp, rng, "lstm", [[4, 3], [5, 2]], True)
         test_exact(tmp, rng, "gru", [[4], [7]], False)
         test_exact(tmp, rng, "rnn_tanh", [[3, 3, 2], [2, 4, 3]], False)
+        # equally shaped members: grouped layers
+        test_exact(tmp, rng, "gru", [[6, 4], [6, 4], [6, 4]], True)
+        test_exact(tmp, rng, "lstm", [[5, 3], [5, 3]], True)
+        test_exact(tmp, rng, "gru", [[4, 4], [4, 4], [4, 4], [4, 4]], False)
+        test_exact(tmp, rng, "rnn_tanh", [[3, 3, 2], [3, 3, 2]], False)
         test_refusals(tmp, rng)
     if failures:
         print("%d failure(s)" % len(failures))

@@ -156,7 +156,8 @@ static int arch_and_params_identical(const rnn_model *a, const rnn_model *b) {
   for (int l = 0; l < rnn_model_num_layers(a); l++)
     if (rnn_model_layer_cell(a, l) != rnn_model_layer_cell(b, l) ||
         rnn_model_layer_hidden(a, l) != rnn_model_layer_hidden(b, l) ||
-        rnn_model_layer_bidirectional(a, l) != rnn_model_layer_bidirectional(b, l))
+        rnn_model_layer_bidirectional(a, l) != rnn_model_layer_bidirectional(b, l) ||
+        rnn_model_layer_groups(a, l) != rnn_model_layer_groups(b, l))
       return 0;
   if (memcmp(rnn_model_params_const(a), rnn_model_params_const(b), rnn_model_num_params(a) * sizeof(float)))
     return 0;
@@ -869,6 +870,108 @@ static void test_sequence_normalization_key(void) {
   rnn_model_unref(m);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Grouped layers: "arch.layer.N.groups", written only when > 1, validated on load
+ * ------------------------------------------------------------------------------------------- */
+static rnn_model *make_grouped(int groups, int bidir0) {
+  rnn_model *m = rnn_model_new(3);
+  int ok = rnn_model_add_layer(m, RNN_CELL_GRU, 8, bidir0) == RNN_OK &&
+           rnn_model_add_layer(m, RNN_CELL_LSTM, 8, 1) == RNN_OK &&
+           rnn_model_add_layer(m, RNN_CELL_RNN_TANH, 4, 0) == RNN_OK &&
+           rnn_model_set_layer_groups(m, 0, groups) == RNN_OK && rnn_model_set_layer_groups(m, 1, groups) == RNN_OK &&
+           rnn_model_set_layer_groups(m, 2, groups) == RNN_OK &&
+           rnn_model_set_head(m, RNN_HEAD_SOFTMAX, 2, RNN_POOL_MEAN) == RNN_OK && rnn_model_finalize(m) == RNN_OK;
+  CHECK(ok);
+  if (!ok) {
+    rnn_model_unref(m);
+    return NULL;
+  }
+  rnn_model_init_weights(m, 5);
+  return m;
+}
+
+static void test_grouped_layers(void) {
+  for (int bidir0 = 0; bidir0 <= 1; bidir0++)
+    for (int g = 1; g <= 4; g *= 2) {
+      rnn_model *m = make_grouped(g, bidir0);
+      if (!m) continue;
+      char err[256];
+      rnn_model *r = round_trip(m, err, sizeof err);
+      CHECK_MSG(r != NULL, "groups %d: %s", g, err);
+      if (r) CHECK(models_identical(m, r) && rnn_model_layer_groups(r, 2) == g);
+      void *d1 = NULL, *d2 = NULL;
+      size_t s1 = 0, s2 = 0;
+      CHECK(rnn_model_save_memory(m, &d1, &s1) == RNN_OK);
+      if (r) CHECK(rnn_model_save_memory(r, &d2, &s2) == RNN_OK && s1 == s2 && memcmp(d1, d2, s1) == 0);
+      /* the key exists exactly when the layers are grouped: dense files are as before */
+      CHECK((find_meta_value(d1, s1, "arch.layer.0.groups") != 0) == (g > 1));
+      CHECK((find_meta_value(d1, s1, "arch.layer.2.groups") != 0) == (g > 1));
+      free(d1);
+      free(d2);
+      rnn_model_unref(r);
+      rnn_model_unref(m);
+    }
+
+  rnn_model *m = make_grouped(4, 1);
+  if (!m) return;
+  void *data = NULL;
+  size_t size = 0;
+  CHECK(rnn_model_save_memory(m, &data, &size) == RNN_OK);
+  uint8_t *b = malloc(size);
+  size_t v;
+#define GRESET() memcpy(b, data, size)
+  GRESET();
+  v = find_meta_value(b, size, "arch.layer.0.groups");
+  CHECK(v != 0 && get_u64(b + v) == 4);
+  put_u64(b + v, 3);
+  fix_crc(b, size);
+  EXPECT_ERROR(b, size, "'arch.layer.0.groups' is 3, which does not divide the layer's hidden size 8");
+  GRESET();
+  put_u64(b + v, 0);
+  fix_crc(b, size);
+  EXPECT_ERROR(b, size, "'arch.layer.0.groups' is 0, it must be 1..8");
+  GRESET();
+  put_u64(b + v, 16);
+  fix_crc(b, size);
+  EXPECT_ERROR(b, size, "'arch.layer.0.groups' is 16, it must be 1..8");
+  /* layer 0 with 2 groups under layer 1 with 4 */
+  GRESET();
+  put_u64(b + v, 2);
+  fix_crc(b, size);
+  EXPECT_ERROR(b, size, "'arch.layer.1.groups' is 4, but the layer below has 2 groups");
+  /* layer 2 dense above grouped layers: its key renamed away */
+  GRESET();
+  v = find_meta_value(b, size, "arch.layer.2.groups");
+  put_u64(b + v, 1);
+  fix_crc(b, size);
+  EXPECT_ERROR(b, size, "'arch.layer.2.groups' is 1, but the layer below has 4 groups");
+  /* groups that agree with each other but not with the tensors */
+  GRESET();
+  for (int l = 0; l < 3; l++) {
+    char key[32];
+    snprintf(key, sizeof key, "arch.layer.%d.groups", l);
+    put_u64(b + find_meta_value(b, size, key), 2);
+  }
+  fix_crc(b, size);
+  EXPECT_ERROR(b, size, "tensor 'layer0.fwd.w_hh' has shape 24x2, the architecture needs 24x4");
+  /* a groups key for a layer that does not exist */
+  GRESET();
+  v = find_meta_value(b, size, "arch.layer.2.groups");
+  b[v - 4 - strlen("arch.layer.2.groups") + strlen("arch.layer.")] = '7';
+  fix_crc(b, size);
+  EXPECT_ERROR(b, size, "unknown architecture key 'arch.layer.7.groups'");
+  /* a string where an int belongs */
+  GRESET();
+  v = find_meta_value(b, size, "arch.layer.1.groups");
+  put_u32(b + v - 4, 1); /* type: string */
+  fix_crc(b, size);
+  EXPECT_ERROR(b, size, "model data: ");
+#undef GRESET
+  free(b);
+  free(data);
+  rnn_model_unref(m);
+}
+
 int main(void) {
   char dir[] = "/tmp/test-format-XXXXXX";
   if (!mkdtemp(dir)) {
@@ -882,6 +985,7 @@ int main(void) {
   test_specific_damage();
   test_sequence_normalization_key();
   test_atomic_save(dir);
+  test_grouped_layers();
   rmdir(dir);
   return test_summary("test_format");
 }
