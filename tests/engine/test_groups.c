@@ -12,6 +12,10 @@
 
 #define TOL 1e-6
 
+/* engine/gemm.h (engine-internal): 1 sends the batch path's packed products to the BLAS, the path
+ * CPUs without AVX-512 take. */
+void rnn_gemm_force_blas(int on);
+
 typedef struct {
   rnn_cell_kind cell;
   int layers, bidir, groups, head;
@@ -286,5 +290,8 @@ static void test_refusals(void) {
 int main(void) {
   test_refusals();
   test_equivalence();
+  rnn_gemm_force_blas(1);
+  test_equivalence();
+  rnn_gemm_force_blas(0);
   return test_summary("test_groups");
 }
