@@ -698,6 +698,8 @@ static void batch_direction(const rnn_kernel_ops *k, const batch_plan *p, const 
   input_projection(w, X, (int)p->N, sc->P);
   /* B = W_hh^T (H x rows): W_hh is stored rows x H, i.e. as B's transpose. */
   rnn_gemm_b whh, whn;
+  memset(&whh, 0, sizeof whh); /* set below on the dense path only */
+  memset(&whn, 0, sizeof whn);
   const int grouped = w->groups > 1;
   if (grouped) {
     const int Hg = w->Hg, G = GH / H;
