@@ -41,8 +41,7 @@ NORMALIZE=${NORMALIZE:---sequence-normalize}
 # One line per ensemble member: its seed and perturbations.
 MEMBERS=${MEMBERS:-"--seed 1 --augment 1 --speed 0.8:1.3
 --seed 2 --augment 1 --speed 0.8:1.3 --vtln-warp 0.85:1.15
---seed 3 --augment 1 --speed 1 --vtln-warp 0.85:1.15
---seed 4"}
+--seed 3 --augment 1 --speed 1 --vtln-warp 0.85:1.15"}
 
 synth() { # the synthetic voices, made once
   if [ ! -f "$WORK/synth/manifest.tsv" ]; then

@@ -79,7 +79,13 @@ def main():
         if Gst.ElementFactory.find(f) is None:
             sys.exit(f"eval_digits.py: the element {f} is missing (GST_PLUGIN_PATH=build?)")
     m = rnnfile.read(a.model)
-    print(f"model {a.model}: trained on {m.meta.get('train.data', '?')}")
+    if "ensemble.members" in m.meta:  # tools/rnn-ensemble.py keeps each member's provenance
+        data = sorted(set(v for k, v in m.meta.items()
+                          if k.startswith("ensemble.") and k.endswith(".data")))
+        print(f"model {a.model}: ensemble of {len(m.meta['ensemble.members'])} models trained on "
+              + "; ".join(data or ["?"]))
+    else:
+        print(f"model {a.model}: trained on {m.meta.get('train.data', '?')}")
 
     rec = os.path.join(a.data, "fsdd", "recordings")
     indices = {"test": range(0, 5), "train": range(5, 50), "all": range(0, 50)}[a.split]

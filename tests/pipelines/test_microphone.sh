@@ -139,6 +139,51 @@ if [ -f "$model" ]; then
     ! rnnfeatures model="$model" ! rnninfer model="$model" ! fakesink > "$tmp/launch6.log" 2>&1
   check "portaudiosrc ! rnnfeatures ! rnninfer (digits.rnn) says seven" \
     grep -q 'rnn-classification, label=(string)seven' "$tmp/launch6.log"
+
+  # 7. A continuous live stream: ten digits by the five speakers, 1 s apart, over one steady
+  # background (white noise at about -60 dBFS through the whole stream, as a room would give):
+  # the voice-activity rule must cut ten utterances, each classified on its own, with the
+  # timestamp of its onset.
+  /usr/bin/python3 - "$data/fsdd/recordings" "$tmp/stream.raw" "$tmp/stream.expected" <<'PY'
+import sys, wave
+import numpy as np
+folder, out, expected = sys.argv[1:4]
+names = ["7_theo_3", "3_jackson_2", "9_nicolas_1", "0_george_4", "5_yweweler_2", "2_theo_1",
+         "8_jackson_3", "6_nicolas_2", "4_george_1", "1_yweweler_3"]
+words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+parts, onsets, t = [], [], 0
+for n in names:
+    parts.append(np.zeros(8000))
+    t += 8000
+    w = wave.open("%s/%s.wav" % (folder, n))
+    x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+    onsets.append((words[int(n[0])], t / 8000.0))
+    parts.append(x)
+    t += len(x)
+parts.append(np.zeros(12000))
+a = np.concatenate(parts) + np.random.default_rng(1).standard_normal(t + 12000) * 30
+open(out, "wb").write(np.clip(a, -32768, 32767).astype("<i2").tobytes())
+open(expected, "w").write("".join("%s %.3f\n" % o for o in onsets))
+PY
+  { echo '</usr/share/alsa/alsa.conf>'; pcm '!default' "$tmp/stream.raw"; } > "$tmp/asoundrc-stream"
+  ALSA_CONFIG_PATH=$tmp/asoundrc-stream gst-launch-1.0 -m portaudiosrc \
+    num-buffers=$(( $(stat -c %s "$tmp/stream.raw") / 160 )) \
+    ! audio/x-raw,format=S16LE,rate=8000,channels=1 \
+    ! rnnfeatures model="$model" ! rnninfer model="$model" ! fakesink > "$tmp/launch7.log" 2>&1
+  results_match() {  # the ten labels in order, each onset within 100 ms
+    /usr/bin/python3 - "$tmp/launch7.log" "$tmp/stream.expected" <<'PY'
+import re, sys
+got = re.findall(r"rnn-classification, label=\(string\)(\w+), .*?timestamp=\(guint64\)(\d+)",
+                 open(sys.argv[1]).read())
+want = [l.split() for l in open(sys.argv[2])]
+print("  live stream:", " ".join("%s@%.2f" % (w, int(t) / 1e9) for w, t in got))
+ok = len(got) == len(want) and all(
+    gw == ww and abs(int(gt) / 1e9 - float(wt)) <= 0.1 for (gw, gt), (ww, wt) in zip(got, want))
+sys.exit(0 if ok else 1)
+PY
+  }
+  check "a live stream of ten digits over steady background: ten results, right labels and onsets" \
+    results_match
 else
   echo "skip    live recognition: $model not found"
 fi
