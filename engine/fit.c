@@ -20,12 +20,6 @@
 
 #include "train_internal.h"
 
-/* OpenBLAS's own threads would fight with ours: training runs it single-threaded and puts the
- * previous setting back afterwards. Weak, so that any other CBLAS links too. */
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
-#pragma weak openblas_set_num_threads
-#pragma weak openblas_get_num_threads
 
 /* Shards evaluated together before their gradients are summed (loss_and_grad, evaluate): a
  * constant, so that the summation order does not depend on the thread count. */
@@ -273,19 +267,15 @@ static void run_jobs(job_fn fn, void *ctx, int jobs, int workers) {
   }
 }
 
+/* The BLAS library's own threads would fight with ours: training runs it single-threaded and puts
+ * the previous setting back afterwards. */
 typedef struct {
   int saved;
 } blas_threads;
-static void blas_single_begin(blas_threads *b) {
-  b->saved = 0;
-  if (openblas_get_num_threads && openblas_set_num_threads) {
-    b->saved = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-  }
-}
+static void blas_single_begin(blas_threads *b) { b->saved = rnn_blas_set_threads(1); }
 static void blas_single_end(const blas_threads *b) {
-  if (b->saved > 0 && openblas_set_num_threads)
-    openblas_set_num_threads(b->saved);
+  if (b->saved > 0)
+    rnn_blas_set_threads(b->saved);
 }
 
 static double now_seconds(void) {

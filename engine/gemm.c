@@ -6,6 +6,7 @@
  * measured on the training shapes (16-row recurrent products, all-frames products).
  */
 #include "gemm.h"
+#include "rnn.h"
 
 #include <string.h>
 
@@ -25,6 +26,21 @@ size_t rnn_gemm_packed_size(int K, int N) {
 
 static _Atomic int force_blas = 0;
 void rnn_gemm_force_blas(int on) { force_blas = on ? 1 : 0; }
+
+/* OpenBLAS's thread-pool controls. Weak, so that the engine links against any other CBLAS too;
+ * with one that has no such controls rnn_blas_set_threads does nothing. */
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+#pragma weak openblas_set_num_threads
+#pragma weak openblas_get_num_threads
+
+int rnn_blas_set_threads(int n) {
+  if (!openblas_get_num_threads || !openblas_set_num_threads || n < 1)
+    return 0;
+  int previous = openblas_get_num_threads();
+  openblas_set_num_threads(n);
+  return previous;
+}
 
 #if RNN_GEMM_X86
 static int have_avx512(void) {

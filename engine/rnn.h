@@ -48,6 +48,13 @@ enum {
 };
 const char *rnn_strerror(int code);
 
+/* Sets the BLAS library's own thread pool (OpenBLAS) to n threads and returns the previous count,
+ * or 0 (and does nothing) when the BLAS has no such control or n < 1. Process-wide. Inference
+ * products are small (one utterance or chunk), so extra BLAS threads mostly spin and take CPU from
+ * the rest of the application: the GStreamer plugin sets 1 when it loads unless the user chose
+ * (OPENBLAS_NUM_THREADS); training always runs the BLAS single-threaded beside its own threads. */
+int rnn_blas_set_threads(int n);
+
 /* ---------------------------------------------------------------------------------------------
  * Architecture
  * ------------------------------------------------------------------------------------------- */
