@@ -37,7 +37,7 @@ SPEAKERS="george jackson nicolas theo yweweler"
 #   recordings; tools/rnn-ensemble.py merges them into one model file that averages their logits.
 FEATURES="kind=mfcc num-mel-bins=40 num-ceps=20"
 ARCH="bigru(128) bigru(128) dense(softmax,mean)"
-NORMALIZE=${NORMALIZE:---sequence-normalize}
+NORMALIZE=${NORMALIZE---sequence-normalize}  # set but empty: none
 # One line per ensemble member: its seed and perturbations.
 MEMBERS=${MEMBERS:-"--seed 1 --augment 1 --speed 0.8:1.3
 --seed 2 --augment 1 --speed 0.8:1.3 --vtln-warp 0.85:1.15
