@@ -218,7 +218,8 @@ static void print_meta_value(const rnn_model *m, const char *key, rnn_meta_type 
 /* Prints every metadata key that matches the group (prefix, or "everything else" when NULL). */
 static int print_meta_group(const rnn_model *m, const char *title, const char *prefix,
                             int strip_prefix) {
-  static const char *const grouped[] = {"task", "labels", "alphabet", "features.", "train."};
+  static const char *const grouped[] = {"task", "labels", "alphabet", "features.", "train.",
+                                        "ensemble."};
   int printed = 0;
   for (int i = 0; i < rnn_model_meta_count(m); i++) {
     const char *key = NULL;
@@ -393,7 +394,10 @@ static int cmd_info(int argc, char **argv) {
   print_task(m);
   if (!print_meta_group(m, "Feature settings (rnnfeatures properties)", "features.", 1))
     printf("\nFeature settings\n  (none: frames are fed as they are)\n");
-  if (!print_meta_group(m, "Training provenance and metrics", "train.", 1))
+  /* A merged ensemble (tools/rnn-ensemble.py) keeps each member's provenance as ensemble.N.* */
+  int provenance = print_meta_group(m, "Training provenance and metrics", "train.", 1);
+  provenance += print_meta_group(m, "Ensemble members and their training", "ensemble.", 1);
+  if (!provenance)
     printf("\nTraining provenance and metrics\n  (none recorded)\n");
   print_meta_group(m, "Other metadata", NULL, 0);
   rnn_model_unref(m);

@@ -114,6 +114,10 @@ def test_exact(tmp, rng, cell, hiddens_per_member, bidi):
           and meta.get("ensemble.0.data") == "random weights" and "train.data" not in meta
           and meta.get("labels") == ["a", "b", "c", "d"],
           "%s: merged metadata: %r" % (what, meta))
+    info = subprocess.run([RNN_MODEL, "info", merged], capture_output=True, text=True).stdout
+    check("Ensemble members and their training" in info and "0.data" in info
+          and "(none recorded)" not in info,
+          "%s: rnn-model info does not show the members' provenance" % what)
     print("ok   %s: max diff %.2g" % (what, diff), flush=True)
 
 
