@@ -31,6 +31,10 @@
  * min-silence hangover after it never enter it, so that a live utterance is normalised by its own
  * speech, as the training recordings were.
  *
+ * A streaming model starts each utterance from a fresh state that first hears the last pre-roll
+ * ms of the stream before the first speech frame, so that weak onsets under vad-threshold are
+ * heard; the result then starts at the first of those frames.
+ *
  * The recurrent state is reset on FLUSH_STOP, STREAM_START, caps changes, READY→PAUSED, the custom
  * serialized `rnn-reset` event, at the start of each utterance, and on DISCONT buffers when
  * discont-reset is set. Details: docs/caps-and-events.md.
@@ -90,6 +94,11 @@ GST_DEBUG_CATEGORY_STATIC (rnn_infer_debug);
 #define DEFAULT_CONFIDENCE_THRESHOLD 0.0
 #define DEFAULT_BEAM_WIDTH 8
 #define DEFAULT_PARTIAL_INTERVAL 500
+/* Streaming models with the voice-activity rule hear this much of the stream before an
+ * utterance's first speech frame: weak onsets (/s/, /f/, /n/) stay below the rule's threshold for
+ * a few frames, and a model that starts from a fresh state at the first loud frame misses them.
+ * See docs/caps-and-events.md for the measurement that chose it. */
+#define DEFAULT_PRE_ROLL 200
 
 /* A whole-utterance model (not streamable: bidirectional, or normalising each sequence by its own
  * statistics) runs once per utterance over its speech span: from the first speech frame to the
@@ -127,6 +136,7 @@ enum
   PROP_CONFIDENCE_THRESHOLD,
   PROP_BEAM_WIDTH,
   PROP_PARTIAL_INTERVAL,
+  PROP_PRE_ROLL,
 };
 
 typedef enum
@@ -162,6 +172,7 @@ struct _GstRnnInfer
   gdouble confidence_threshold;
   guint beam_width;
   guint partial_interval_ms;
+  guint pre_roll_ms;
   guint64 props_set;            /* bit (1 << prop_id): set by the application */
   gboolean vad_threshold_set;   /* by the application or the model's infer.vad-threshold */
   gboolean applying_model_defaults;
@@ -226,6 +237,12 @@ struct _GstRnnInfer
   guint ring_pos, ring_count, since_hop;
   gboolean window_emitted;
   GString *text, *partial_text;
+  /* Pre-roll (streaming models with utterances): the most recent valid frames that were not inside
+   * an utterance, oldest at (preroll_pos - preroll_count); fed to the fresh state before an
+   * utterance's first speech frame. preroll_cap frames; 0 = no pre-roll. */
+  gfloat *preroll_in;           /* preroll_cap * in_size */
+  GstClockTime *preroll_pts;    /* preroll_cap */
+  guint preroll_cap, preroll_pos, preroll_count;
 
   /* Noise floor of the live VAD (minimum statistics over VAD_FLOOR_SUBWINDOWS sub-windows). */
   gdouble floor_alpha;          /* level smoothing per frame */
@@ -421,6 +438,15 @@ gst_rnn_infer_class_init (GstRnnInferClass * klass)
           "stream time, "
           "when the text changed; 0 = no partial results", 0, 600000,
           DEFAULT_PARTIAL_INTERVAL, ready));
+  g_object_class_install_property (gobject_class, PROP_PRE_ROLL,
+      g_param_spec_uint ("pre-roll", "Pre-roll (ms)",
+          "Streaming models with the voice-activity rule: milliseconds of the stream just before "
+          "an utterance's first speech frame that the model hears first, from its fresh state, so "
+          "that weak onsets below vad-threshold are not lost; their outputs are part of the "
+          "utterance's result (CTC decoding, pooling), which starts at the first of them; "
+          "0 = the utterance starts at its first speech frame. Whole-utterance models "
+          "(bidirectional, per-sequence normalisation) run over the speech frames only and "
+          "ignore it", 0, 1000, DEFAULT_PRE_ROLL, ready));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -465,6 +491,7 @@ gst_rnn_infer_init (GstRnnInfer * self)
   self->confidence_threshold = DEFAULT_CONFIDENCE_THRESHOLD;
   self->beam_width = DEFAULT_BEAM_WIDTH;
   self->partial_interval_ms = DEFAULT_PARTIAL_INTERVAL;
+  self->pre_roll_ms = DEFAULT_PRE_ROLL;
   self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
   self->text = g_string_sized_new (256);
   self->partial_text = g_string_sized_new (256);
@@ -531,6 +558,9 @@ gst_rnn_infer_set_property (GObject * object, guint prop_id, const GValue * valu
     case PROP_PARTIAL_INTERVAL:
       self->partial_interval_ms = g_value_get_uint (value);
       break;
+    case PROP_PRE_ROLL:
+      self->pre_roll_ms = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -593,6 +623,9 @@ gst_rnn_infer_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_PARTIAL_INTERVAL:
       g_value_set_uint (value, self->partial_interval_ms);
+      break;
+    case PROP_PRE_ROLL:
+      g_value_set_uint (value, self->pre_roll_ms);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -787,6 +820,9 @@ free_buffers (GstRnnInfer * self)
   g_clear_pointer (&self->window_in, g_free);
   g_clear_pointer (&self->ring, g_free);
   g_clear_pointer (&self->ring_pts, g_free);
+  g_clear_pointer (&self->preroll_in, g_free);
+  g_clear_pointer (&self->preroll_pts, g_free);
+  self->preroll_cap = 0;
   if (self->pool_frames) {
     gst_buffer_pool_set_active (self->pool_frames, FALSE);
     gst_clear_object (&self->pool_frames);
@@ -809,6 +845,7 @@ reset_stream (GstRnnInfer * self)
   self->pool_count = self->pool_snap_count = 0;
   self->smooth_pos = self->smooth_count = 0;
   self->ring_pos = self->ring_count = self->since_hop = 0;
+  self->preroll_pos = self->preroll_count = 0;
   self->window_emitted = FALSE;
   self->partial_emitted = FALSE;
   self->last_partial = GST_CLOCK_TIME_NONE;
@@ -908,7 +945,7 @@ choose_vad_level (GstRnnInfer * self, gint vad_feature)
 static gboolean
 allocate_buffers (GstRnnInfer * self)
 {
-  guint smoothing_ms, hop_ms;
+  guint smoothing_ms, hop_ms, pre_roll_ms;
   gint vad_feature;
   gsize in = self->in_size, out = self->out_size;
 
@@ -932,6 +969,7 @@ allocate_buffers (GstRnnInfer * self)
   self->partial_interval = (GstClockTime) self->partial_interval_ms * GST_MSECOND;
   smoothing_ms = self->smoothing_ms;
   hop_ms = self->window_hop_ms;
+  pre_roll_ms = self->pre_roll_ms;
   self->decoder = NULL;
   if (self->task == TASK_TRANSCRIPTION)
     self->decoder = rnn_ctc_decoder_new (self->out_size, (int) self->beam_width);
@@ -978,6 +1016,14 @@ allocate_buffers (GstRnnInfer * self)
     self->ring = g_new0 (gfloat, (gsize) self->window_frames * in);
     self->window_in = g_new0 (gfloat, (gsize) self->window_frames * in);
     self->ring_pts = g_new0 (GstClockTime, self->window_frames);
+  }
+  /* Only streaming models cut into utterances use a pre-roll: a whole-utterance model runs over
+   * the speech frames alone (UTTERANCE_TAIL_MS), windows and plain sequences have no onsets. */
+  self->preroll_cap = self->streamable && self->task != TASK_SEQUENCE && !self->window_flow
+      ? ms_to_frames (self, pre_roll_ms) : 0;
+  if (self->preroll_cap > 0) {
+    self->preroll_in = g_new0 (gfloat, (gsize) self->preroll_cap * in);
+    self->preroll_pts = g_new0 (GstClockTime, self->preroll_cap);
   }
   return TRUE;
 
@@ -1459,11 +1505,11 @@ end_utterance (GstRnnInfer * self)
   return ret;
 }
 
-/* Streaming step of one checked frame inside an utterance: pooling and decoding as it goes. */
+/* Streaming step of one checked frame x inside an utterance: pooling and decoding as it goes. */
 static const gfloat *
-step_in_utterance (GstRnnInfer * self, gboolean speech)
+step_in_utterance (GstRnnInfer * self, const gfloat * x, gboolean speech)
 {
-  const gfloat *y = rnn_step (self->state, self->frame);
+  const gfloat *y = rnn_step (self->state, x);
 
   if (self->task == TASK_CLASSIFICATION) {
     output_to_logits (self, y, self->logits);
@@ -1492,6 +1538,46 @@ step_in_utterance (GstRnnInfer * self, gboolean speech)
   return y;
 }
 
+/* A checked frame outside any utterance goes into the pre-roll ring, replacing the oldest. */
+static void
+remember_preroll (GstRnnInfer * self, GstClockTime pts)
+{
+  if (self->preroll_cap == 0)
+    return;
+  memcpy (self->preroll_in + (gsize) self->preroll_pos * self->in_size, self->frame,
+      sizeof (gfloat) * self->in_size);
+  self->preroll_pts[self->preroll_pos] = pts;
+  self->preroll_pos = (self->preroll_pos + 1) % self->preroll_cap;
+  self->preroll_count = MIN (self->preroll_count + 1, self->preroll_cap);
+}
+
+/* An utterance of a streaming model starts: before its first speech frame, the fresh state hears
+ * the pre-roll, oldest first, so that the onset the voice-activity rule missed is part of the
+ * utterance: its outputs enter the CTC decoder and the pooling (as a file's quiet start does with
+ * vad=off, which is how the model saw its training recordings) and the utterance starts at its
+ * first frame. Their per-frame outputs went downstream already, between utterances, and are not
+ * sent again. At least one frame of max-utterance is left for the speech frame. */
+static void
+feed_preroll (GstRnnInfer * self)
+{
+  guint n = MIN (self->preroll_count, self->max_frames - 1);
+  guint oldest = (self->preroll_pos + self->preroll_cap - n) % MAX (self->preroll_cap, 1);
+
+  for (guint j = 0; j < n; j++) {
+    guint slot = (oldest + j) % self->preroll_cap;
+
+    if (j == 0)
+      self->utt_start = self->preroll_pts[slot];
+    self->fed_pts[self->fed] = self->preroll_pts[slot];
+    step_in_utterance (self, self->preroll_in + (gsize) slot * self->in_size, FALSE);
+    self->fed++;
+    self->utt_frames++;
+  }
+  if (n > 0)
+    GST_LOG_OBJECT (self, "utterance starts with %u frames of pre-roll", n);
+  self->preroll_pos = self->preroll_count = 0;
+}
+
 static GstFlowReturn
 process_utterance_frame (GstRnnInfer * self, gboolean valid, GstClockTime pts,
     GstClockTime dur)
@@ -1515,18 +1601,22 @@ process_utterance_frame (GstRnnInfer * self, gboolean valid, GstClockTime pts,
         queue_gap (self, pts, dur);
         return GST_FLOW_OK;
       }
-      if (valid)
+      if (valid) {
+        remember_preroll (self, pts);
         y = rnn_step (self->state, self->frame);
+      }
       return push_scores (self, y, pts, dur);
     }
     start_utterance (self, pts);
+    if (self->streamable)
+      feed_preroll (self);
   }
 
   self->utt_frames++;
   if (valid) {
     self->fed_pts[self->fed] = pts;
     if (self->streamable)
-      y = step_in_utterance (self, speech);
+      y = step_in_utterance (self, self->frame, speech);
     else
       memcpy (self->utt_in + (gsize) self->fed * self->in_size, self->frame,
           sizeof (gfloat) * self->in_size);

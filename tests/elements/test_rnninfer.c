@@ -295,11 +295,14 @@ check_classification (const GstStructure * s, const gchar * label, gint index,
 }
 
 /* The voice-activity rule on feature 0 with an absolute threshold (levels 1 and 0 in these tests:
- * the noise floor, tested on its own, is left out). */
+ * the noise floor, tested on its own, is left out). Utterances start at their first speech frame:
+ * the pre-roll, tested on its own (test_pre_roll), is left out too. */
 static const gchar *const VAD_PROPS[] = {
   "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "300", "min-speech", "50",
-  "vad-margin", "0", NULL
+  "vad-margin", "0", "pre-roll", "0", NULL
 };
+
+static const gchar *const NO_PRE_ROLL[] = { "pre-roll", "0", NULL };
 
 /* ---------------------------------------------------------------------------------------------
  * Classification
@@ -522,7 +525,7 @@ GST_START_TEST (test_confidence_threshold)
 {
   static const gchar *const props[] = {
     "vad-feature", "0", "vad-threshold", "0.5", "vad-margin", "0", "confidence-threshold", "0.9",
-    NULL
+    "pre-roll", "0", NULL
   };
   gchar *model = classifier_model ("cls.rnn");
   Fixture f = start (model, props);
@@ -552,7 +555,8 @@ static void
 run_smoothing (const gchar * smoothing, const gchar * label, gint index, gdouble confidence)
 {
   const gchar *const props[] = {
-    "vad-feature", "0", "vad-threshold", "0.5", "vad-margin", "0", "smoothing", smoothing, NULL
+    "vad-feature", "0", "vad-threshold", "0.5", "vad-margin", "0", "smoothing", smoothing,
+    "pre-roll", "0", NULL
   };
   gchar *model = classifier_model ("cls.rnn");
   Fixture f = start (model, props);
@@ -1198,7 +1202,7 @@ static void
 run_vad_level (gboolean energy, gfloat speech_x0, gfloat quiet_x0)
 {
   gchar *model = classifier_model_with_features ("mfcc.rnn", "mfcc", 16, energy);
-  Fixture f = start (model, NULL);
+  Fixture f = start (model, NO_PRE_ROLL);
   GList *r;
 
   set_frames_caps (&f, 2);
@@ -1258,7 +1262,7 @@ count_warnings (Fixture * f, const gchar * must_contain)
 GST_START_TEST (test_feature_settings)
 {
   gchar *model = classifier_model_with_features ("fbank23.rnn", "fbank", 23, FALSE);
-  Fixture f = start (model, NULL);
+  Fixture f = start (model, NO_PRE_ROLL);
   GList *r;
 
   set_frames_caps (&f, 2);
@@ -1277,7 +1281,7 @@ GST_START_TEST (test_feature_settings)
   /* A model without features.* metadata: no warning, and the VAD reads MFCC frames of 16 mel
    * bins as C0 / 4. */
   model = classifier_model ("plain.rnn");
-  f = start (model, NULL);
+  f = start (model, NO_PRE_ROLL);
   set_frames_caps (&f, 2);
   fail_unless (gst_harness_push_event (f.h,
           feature_settings_event (GST_RNN_FEATURES_KIND_MFCC, 16, 0.0)));
@@ -1301,7 +1305,7 @@ GST_END_TEST;
 static void
 run_cmn_threshold (const gchar * threshold, guint expected)
 {
-  const gchar *const props[] = { "vad-feature", "0", "vad-margin", "0",
+  const gchar *const props[] = { "vad-feature", "0", "vad-margin", "0", "pre-roll", "0",
     threshold ? "vad-threshold" : NULL, threshold, NULL
   };
   gchar *path = classifier_model ("cmn.rnn");
@@ -1418,7 +1422,7 @@ GST_START_TEST (test_vad_auto_file)
 {
   static const gchar *const on[] = {
     "vad", "on", "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "300",
-    "min-speech", "50", "vad-margin", "0", NULL
+    "min-speech", "50", "vad-margin", "0", "pre-roll", "0", NULL
   };
   gchar *model = classifier_model ("cls.rnn");
   Fixture f = start (model, VAD_PROPS);
@@ -1552,7 +1556,7 @@ run_noise_floor (const gchar * margin)
 {
   const gchar *const props[] = {
     "vad", "on", "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "300",
-    "min-speech", "50", "vad-margin", margin, NULL
+    "min-speech", "50", "vad-margin", margin, "pre-roll", "0", NULL
   };
   gchar *model = classifier_model ("cls.rnn");
   Fixture f = start (model, props);
@@ -1592,7 +1596,7 @@ GST_START_TEST (test_vad_noise_floor)
   {
     const gchar *const props[] = {
       "vad", "on", "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "300",
-      "min-speech", "50", NULL
+      "min-speech", "50", "pre-roll", "0", NULL
     };
     gchar *model = classifier_model ("cls.rnn");
     Fixture f = start (model, props);
@@ -1813,13 +1817,15 @@ GST_START_TEST (test_real_audio_endpoints)
       GST_TIME_ARGS (ts));
   fail_unless (ts + dur >= a_ns / 2 && ts + dur <= a_ns + 30 * GST_MSECOND,
       "first utterance ends at %" GST_TIME_FORMAT, GST_TIME_ARGS (ts + dur));
-  /* The second: inside the second recording, which starts 1 s after the first ends. */
+  /* The second: inside the second recording, which starts 1 s after the first ends, or at most
+   * the pre-roll (200 ms by default) before it: the utterance starts with the frames the model
+   * heard before the first speech frame. */
   fail_unless (gst_structure_get_uint64 (results->next->data, "timestamp", &ts));
   fail_unless (gst_structure_get_uint64 (results->next->data, "duration", &dur));
   GST_INFO ("second: %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT " (recording at %"
       GST_TIME_FORMAT ")", GST_TIME_ARGS (ts), GST_TIME_ARGS (dur),
       GST_TIME_ARGS (a_ns + GST_SECOND));
-  fail_unless (ts + 30 * GST_MSECOND >= a_ns + GST_SECOND
+  fail_unless (ts + (30 + 200) * GST_MSECOND >= a_ns + GST_SECOND
       && ts <= a_ns + GST_SECOND + b_ns / 2, "second utterance starts at %" GST_TIME_FORMAT,
       GST_TIME_ARGS (ts));
   fail_unless (ts + dur <= a_ns + GST_SECOND + b_ns + 30 * GST_MSECOND);
@@ -1949,6 +1955,289 @@ GST_START_TEST (test_missing_model)
 
 GST_END_TEST;
 
+/* ---------------------------------------------------------------------------------------------
+ * Pre-roll
+ * ------------------------------------------------------------------------------------------- */
+
+/* A streaming classifier whose state carries: an LSTM with seeded random weights over
+ * (level, a, b), mean-pooled, two labels. Optionally with the model default infer.pre-roll. */
+static gchar *
+stateful_classifier (const gchar * name, gint infer_pre_roll)
+{
+  rnn_model *m = rnn_model_new (3);
+  const char *labels[2] = { "no", "yes" };
+
+  fail_unless (rnn_model_add_layer (m, RNN_CELL_LSTM, 8, 0) == 0);
+  fail_unless (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, 2, RNN_POOL_MEAN) == 0);
+  fail_unless (rnn_model_finalize (m) == 0);
+  rnn_model_init_weights (m, 11);
+  fail_unless (rnn_model_streamable (m));
+  rnn_model_set_meta_string (m, "task", "classification");
+  rnn_model_set_meta_strings (m, "labels", labels, 2);
+  if (infer_pre_roll >= 0)
+    rnn_model_set_meta_int (m, "infer.pre-roll", infer_pre_roll);
+  return save_model (m, name);
+}
+
+/* Frame i of the pre-roll pattern: quiet (level 0) but informative (a, b vary) before frame
+ * PR_ONSET, speech (level 1) for PR_SPEECH frames, then quiet again. */
+#define PR_ONSET 40
+#define PR_SPEECH 30
+#define PR_TOTAL (PR_ONSET + PR_SPEECH + 40)
+static void
+preroll_frame (guint i, float *x)
+{
+  x[0] = i >= PR_ONSET && i < PR_ONSET + PR_SPEECH ? 1.0f : 0.0f;
+  x[1] = sinf (0.5f * i);
+  x[2] = cosf (0.9f * i) * (i < PR_ONSET ? 2.0f : 0.5f);
+}
+
+static void
+push_preroll_frames (Fixture * f, guint from, guint n)
+{
+  for (guint i = from; i < from + n; i++) {
+    float x[3];
+
+    preroll_frame (i, x);
+    fail_unless_equals_int (push_frame (f, x, 3, i), GST_FLOW_OK);
+  }
+}
+
+/* The engine's own output over frames [from, last] from a fresh state: what the element's output
+ * at frame last must be when the utterance's state started at frame from. */
+static void
+reference_step (rnn_model * m, guint from, guint last, float *y)
+{
+  rnn_state *st = rnn_state_new (m);
+  const float *out = NULL;
+
+  for (guint i = from; i <= last; i++) {
+    float x[3];
+
+    preroll_frame (i, x);
+    out = rnn_step (st, x);
+  }
+  memcpy (y, out, 2 * sizeof (float));
+  rnn_state_free (st);
+}
+
+/* The engine's pooled posterior over frames [from, last]. */
+static gdouble
+reference_yes (rnn_model * m, guint from, guint last)
+{
+  guint n = last - from + 1;
+  float *x = g_new (float, 3 * n), p[2];
+
+  for (guint i = 0; i < n; i++)
+    preroll_frame (from + i, x + 3 * i);
+  fail_unless (rnn_forward_pooled (m, x, (int) n, p) == 0);
+  g_free (x);
+  return p[1];
+}
+
+/* The per-frame output the element pushed for frame index (every frame has one: a streaming
+ * model also gives outputs between utterances), after draining all of them. */
+static void
+pull_frame_output (Fixture * f, guint n, guint index, float *y)
+{
+  for (guint i = 0; i < n; i++) {
+    GstBuffer *b = gst_harness_pull (f->h);
+
+    fail_unless (b != NULL);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), i * FRAME);
+    if (i == index)
+      gst_buffer_extract (b, 0, y, 2 * sizeof (float));
+    gst_buffer_unref (b);
+  }
+}
+
+static gboolean
+outputs_equal (const float *a, const float *b)
+{
+  return fabsf (a[0] - b[0]) < 1e-5f && fabsf (a[1] - b[1]) < 1e-5f;
+}
+
+/* Runs the pattern through an element with the given pre-roll (NULL: left to the model) and
+ * checks the onset frame's output against the engine from a fresh state at frame expect_first,
+ * and the result's start, duration and pooled confidence. */
+static void
+run_preroll (const gchar * model, const gchar * pre_roll, guint expect_first)
+{
+  static const gchar *const base[] = {
+    "vad", "on", "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "300",
+    "min-speech", "50", "vad-margin", "0",
+  };
+  const gchar *props[G_N_ELEMENTS (base) + 3];
+  rnn_model *m = rnn_model_load (model, NULL, 0);
+  float got[2], want[2], fresh[2];
+  GList *r;
+  guint64 ts = 0, dur = 0;
+  gdouble conf = 0;
+  const gchar *label;
+
+  fail_unless (m != NULL);
+  memcpy (props, base, sizeof (base));
+  props[G_N_ELEMENTS (base)] = pre_roll ? "pre-roll" : NULL;
+  props[G_N_ELEMENTS (base) + 1] = pre_roll;
+  props[G_N_ELEMENTS (base) + 2] = NULL;
+  {
+    Fixture f = start (model, props);
+
+    set_frames_caps (&f, 3);
+    push_preroll_frames (&f, 0, PR_TOTAL);
+    pull_frame_output (&f, PR_TOTAL, PR_ONSET, got);
+    reference_step (m, expect_first, PR_ONSET, want);
+    reference_step (m, PR_ONSET, PR_ONSET, fresh);
+    fail_if (outputs_equal (want, fresh) && expect_first != PR_ONSET,
+        "the pattern's quiet frames must change the state (else the test proves nothing)");
+    fail_unless (outputs_equal (got, want),
+        "pre-roll %s: output at the onset (%f, %f), expected (%f, %f) from a state started at "
+        "frame %u (onset alone: %f, %f)", pre_roll ? pre_roll : "(model)", got[0], got[1],
+        want[0], want[1], expect_first, fresh[0], fresh[1]);
+
+    r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+    fail_unless_equals_int (g_list_length (r), 1);
+    fail_unless (gst_structure_get_uint64 (r->data, "timestamp", &ts));
+    fail_unless (gst_structure_get_uint64 (r->data, "duration", &dur));
+    fail_unless (gst_structure_get_double (r->data, "confidence", &conf));
+    label = gst_structure_get_string (r->data, "label");
+    fail_unless_equals_uint64 (ts, expect_first * FRAME);
+    fail_unless_equals_uint64 (dur, (PR_ONSET + PR_SPEECH - expect_first) * FRAME);
+    /* Mean pooling over the pre-roll and the speech (up to the last speech frame). */
+    {
+      gdouble yes = reference_yes (m, expect_first, PR_ONSET + PR_SPEECH - 1);
+      gdouble want_conf = yes >= 0.5 ? yes : 1.0 - yes;
+
+      fail_unless_equals_string (label, yes >= 0.5 ? "yes" : "no");
+      fail_unless (fabs (conf - want_conf) < 1e-4, "confidence %f, expected %f", conf,
+          want_conf);
+    }
+    free_results (r);
+    stop (&f);
+  }
+  rnn_model_unref (m);
+}
+
+/* With pre-roll the model's state at the utterance's first speech frame has heard the quiet frames
+ * just before it (the ring's capacity of them, oldest first), the result starts at the first of
+ * them and pools them; with pre-roll=0 the state starts at the onset. A model's infer.pre-roll
+ * is its default. */
+GST_START_TEST (test_pre_roll)
+{
+  gchar *model = stateful_classifier ("preroll.rnn", -1);
+  gchar *with_meta = stateful_classifier ("preroll-meta.rnn", 50);
+
+  run_preroll (model, "0", PR_ONSET);
+  run_preroll (model, "100", PR_ONSET - 10);
+  run_preroll (model, "1000", 0);       /* more than there is: all the quiet frames */
+  run_preroll (model, NULL, PR_ONSET - 20);     /* the default, 200 ms */
+  run_preroll (with_meta, NULL, PR_ONSET - 5);
+  run_preroll (with_meta, "100", PR_ONSET - 10);        /* the application's setting wins */
+  g_free (with_meta);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* The ring is emptied by a flush, an rnn-reset and a DISCONT: quiet frames before them are not
+ * heard by the next utterance. And frames inside an utterance never enter it: an utterance that
+ * follows another right after its hangover has no pre-roll. */
+GST_START_TEST (test_pre_roll_reset)
+{
+  static const gchar *const props[] = {
+    "vad", "on", "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "300",
+    "min-speech", "50", "vad-margin", "0", "pre-roll", "200", NULL
+  };
+  gchar *model = stateful_classifier ("preroll-reset.rnn", -1);
+  rnn_model *m = rnn_model_load (model, NULL, 0);
+  float got[2], fresh[2], heard[2];
+  GstSegment segment;
+
+  fail_unless (m != NULL);
+  reference_step (m, PR_ONSET, PR_ONSET, fresh);
+  reference_step (m, PR_ONSET - 20, PR_ONSET, heard);
+  fail_if (outputs_equal (fresh, heard));
+
+  for (gint how = 0; how < 3; how++) {
+    Fixture f = start (model, props);
+
+    set_frames_caps (&f, 3);
+    push_preroll_frames (&f, 0, PR_ONSET);
+    if (how == 0) {
+      fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_start ()));
+      fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_stop (TRUE)));
+      gst_segment_init (&segment, GST_FORMAT_TIME);
+      fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&segment)));
+    } else if (how == 1) {
+      fail_unless (gst_harness_push_event (f.h, gst_event_new_custom
+              (GST_EVENT_CUSTOM_DOWNSTREAM,
+                  gst_structure_new_empty (GST_RNN_RESET_EVENT_NAME))));
+    }
+    if (how == 2) {
+      float x[3];
+      GstBuffer *b;
+
+      preroll_frame (PR_ONSET, x);
+      b = gst_buffer_new_memdup (x, sizeof (x));
+      GST_BUFFER_PTS (b) = PR_ONSET * FRAME;
+      GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_DISCONT);
+      fail_unless_equals_int (gst_harness_push (f.h, b), GST_FLOW_OK);
+      push_preroll_frames (&f, PR_ONSET + 1, PR_SPEECH - 1);
+    } else {
+      push_preroll_frames (&f, PR_ONSET, PR_SPEECH);
+    }
+    pull_frame_output (&f, PR_ONSET + PR_SPEECH, PR_ONSET, got);
+    fail_unless (outputs_equal (got, fresh),
+        "reset %d: the onset's state heard frames from before it (%f, %f; fresh %f, %f)", how,
+        got[0], got[1], fresh[0], fresh[1]);
+    stop (&f);
+  }
+
+  /* Without a reset the same frames are heard (the check above can fail). */
+  {
+    Fixture f = start (model, props);
+
+    set_frames_caps (&f, 3);
+    push_preroll_frames (&f, 0, PR_ONSET + PR_SPEECH);
+    pull_frame_output (&f, PR_ONSET + PR_SPEECH, PR_ONSET, got);
+    fail_unless (outputs_equal (got, heard));
+    stop (&f);
+  }
+
+  /* A second utterance right after the first one's hangover: its pre-roll is empty, since the
+   * hangover was inside the first utterance. Its state starts at its own onset. */
+  {
+    Fixture f = start (model, props);
+    guint second_onset = PR_ONSET + PR_SPEECH + 30;   /* the hangover is frames 70..99 */
+    GList *r;
+    guint64 ts = 0;
+
+    set_frames_caps (&f, 3);
+    push_preroll_frames (&f, 0, second_onset);
+    for (guint i = second_onset; i < second_onset + 20; i++) {
+      float x[3];
+
+      preroll_frame (i - second_onset + PR_ONSET, x);
+      fail_unless_equals_int (push_frame (&f, x, 3, i), GST_FLOW_OK);
+    }
+    fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+    pull_frame_output (&f, second_onset + 20, second_onset, got);
+    fail_unless (outputs_equal (got, fresh), "the hangover entered the next pre-roll");
+    r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+    fail_unless_equals_int (g_list_length (r), 2);
+    fail_unless (gst_structure_get_uint64 (r->data, "timestamp", &ts));
+    fail_unless_equals_uint64 (ts, (PR_ONSET - 20) * FRAME);
+    fail_unless (gst_structure_get_uint64 (r->next->data, "timestamp", &ts));
+    fail_unless_equals_uint64 (ts, second_onset * FRAME);
+    free_results (r);
+    stop (&f);
+  }
+  rnn_model_unref (m);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 static Suite *
 rnninfer_suite (void)
 {
@@ -1990,6 +2279,8 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_result_builders);
   tcase_add_test (tc, test_real_audio_endpoints);
   tcase_add_test (tc, test_missing_model);
+  tcase_add_test (tc, test_pre_roll);
+  tcase_add_test (tc, test_pre_roll_reset);
   return s;
 }
 
