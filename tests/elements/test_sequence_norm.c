@@ -11,6 +11,8 @@
  * sources: no plugin needed.
  */
 #include <gst/check/gstcheck.h>
+
+#include "elementtest.h"
 #include <gst/check/gstharness.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -546,18 +548,6 @@ main (int argc, char **argv)
   tmpdir = g_dir_make_tmp ("rnn-seqnorm-XXXXXX", NULL);
   s = sequence_norm_suite ();
   failed = gst_check_run_suite (s, "sequence-norm", __FILE__);
-  {
-    GDir *d = g_dir_open (tmpdir, 0, NULL);
-    const gchar *name;
-    while (d && (name = g_dir_read_name (d))) {
-      gchar *p = g_build_filename (tmpdir, name, NULL);
-      g_unlink (p);
-      g_free (p);
-    }
-    if (d)
-      g_dir_close (d);
-    g_rmdir (tmpdir);
-    g_free (tmpdir);
-  }
+  element_test_remove_tmpdir (tmpdir);
   return failed;
 }
