@@ -8,11 +8,24 @@
 further, or read by software that predates grouped layers).
 
 The members must be the same kind of model: the same features and labels (every `features.*`,
-`labels`, `alphabet`, `task` and `input.normalization` key equal), the same number of layers with
-the same cell and direction each (hidden sizes may differ), and the same head and pooling. The
-output averages the members' head logits (before the softmax or sigmoid; a geometric mean of their
-probabilities): frame by frame for per-frame and CTC models, before or after mean pooling alike,
-since both are linear.
+`labels`, `alphabet` and `task` key equal), the same number of layers with the same cell and
+direction each (hidden sizes may differ), and the same head and pooling. The output averages the
+members' head logits (before the softmax or sigmoid; a geometric mean of their probabilities):
+frame by frame for per-frame and CTC models, before or after mean pooling alike, since both are
+linear.
+
+Members may differ in per-sequence normalisation (`input.normalization`: absent or `none`, or
+`sequence`). Why: members trained without it and members trained with it make different mistakes
+(on unseen speakers, say), so an ensemble of both kinds can beat either kind alone. How: the output
+then has `input.normalization` = `raw+sequence` (docs/model-format.md): its first layer reads each
+frame twice, [x, seqnorm(x)] (2 x arch.input_size columns), and a member's layer-0 input weights
+fill the columns of the view it was trained on (0 .. F-1 without per-sequence normalisation,
+F .. 2F-1 with it), zeros elsewhere. A `sequence` member's stored normalisation applies after the
+per-sequence one, so folding it into its columns (below) stays exact. Such a file is not
+streamable and is inference-only, like any model with per-sequence normalisation. When all members
+share the mode (absent and `none` are the same mode), the output is what it was before mixing was
+possible, byte for byte. A member that is itself `raw+sequence` is refused: merge the models it was
+made from.
 
 Why one file and not N: rnnfeatures and rnninfer take one model, which carries its features,
 labels and `infer.*` defaults; an ensemble merged this way works wherever a model works, with no
@@ -36,9 +49,10 @@ Measured on the digits recipe's four bigru(128) x2 members (`rnn-ensemble.py` wi
 frames, OPENBLAS_NUM_THREADS=1, on a busy 2-core machine): grouped 6,633,644 bytes and 1.05 s,
 dense 25,507,948 bytes and 3.6 s, one member 1,660,948 bytes and 0.22 s.
 
-The metadata is the first member's, except the `train.*` provenance: each member's `train.data`,
-`train.command`, `train.accuracy` and `train.val_accuracy` are kept as `ensemble.<n>.*` and
-`ensemble.members` lists the members' file names and sha256 prefixes.
+The metadata is the first member's (with `input.normalization` = `raw+sequence`, first, when the
+modes are mixed), except the `train.*` provenance: each member's `train.data`, `train.command`,
+`train.accuracy` and `train.val_accuracy` are kept as `ensemble.<n>.*` and `ensemble.members`
+lists the members' file names and sha256 prefixes.
 """
 
 import hashlib
@@ -52,7 +66,11 @@ import rnnfile  # noqa: E402
 
 # Metadata that must agree: what the members compute from and what their outputs mean.
 SHARED_PREFIXES = ("features.",)
-SHARED_KEYS = ("labels", "alphabet", "task", "input.normalization")
+SHARED_KEYS = ("labels", "alphabet", "task")
+# Members' input normalisation modes that can be merged, with the columns of the output's layer-0
+# input they read when the modes are mixed (in units of the input size): the raw frame, then its
+# per-sequence normalisation.
+MEMBER_NORMALIZATIONS = {"none": 0, "sequence": 1}
 
 
 class EnsembleError(ValueError):
@@ -88,6 +106,32 @@ def _check_compatible(models, paths):
                 differ("metadata %s" % k, first.meta.get(k), m.meta.get(k))
     if first.head == "none":
         raise EnsembleError("%s: a model without a head has no logits to average" % fp)
+    for m, p in zip(models, paths):
+        _input_normalization(m, p)
+
+
+def _input_normalization(m, path):
+    """The member's per-sequence normalisation mode, "none" (also when absent) or "sequence"."""
+    mode = m.meta.get(rnnfile.INPUT_NORMALIZATION_KEY, "none")
+    if mode == rnnfile.RAW_AND_SEQUENCE:
+        raise EnsembleError("%s: metadata %s is '%s' (an ensemble of members with and without per-sequence "
+                            "normalisation): merge the models it was made from instead"
+                            % (path, rnnfile.INPUT_NORMALIZATION_KEY, mode))
+    if not isinstance(mode, str) or mode not in MEMBER_NORMALIZATIONS:
+        raise EnsembleError("%s: metadata %s is %r, it must be 'sequence' or 'none'"
+                            % (path, rnnfile.INPUT_NORMALIZATION_KEY, mode))
+    return mode
+
+
+def _new_output(models):
+    """The output model, empty, with the input normalisation mode its layer 0 is shaped by, and each
+    member's first input column in layer 0: 0 unless the members' modes are mixed."""
+    out = rnnfile.Model(models[0].input_size)
+    modes = [_input_normalization(m, "member %d" % k) for k, m in enumerate(models)]
+    if len(set(modes)) == 1:
+        return out, [0] * len(models)
+    out.meta[rnnfile.INPUT_NORMALIZATION_KEY] = rnnfile.RAW_AND_SEQUENCE
+    return out, [MEMBER_NORMALIZATIONS[mode] * out.input_size for mode in modes]
 
 
 def _folded_input_weights(m, name):
@@ -129,7 +173,7 @@ def merge_grouped(models):
     member k)."""
     first, n_members = models[0], len(models)
     hidden = [[m.layers[n].hidden for m in models] for n in range(len(first.layers))]
-    out = rnnfile.Model(first.input_size)
+    out, first_column = _new_output(models)
     for n, layer in enumerate(first.layers):
         out.add_layer(layer.cell, n_members * layer.hidden, layer.bidirectional, groups=n_members)
     out.set_head(first.head, first.outputs, first.pool)
@@ -139,14 +183,16 @@ def merge_grouped(models):
         for d in ("fwd", "bwd") if layer.bidirectional else ("fwd",):
             name = "layer%d.%s." % (n, d)
             for k, m in enumerate(models):
-                if n == 0:
+                if n == 0:  # layer 0 reads the whole input: member k's view of it
                     mw_ih, mb_ih = _folded_input_weights(m, name)
-                else:
+                    in_cols = slice(first_column[k], first_column[k] + first.input_size)
+                else:  # the group's slice of the layer below, member k's own output
                     mw_ih, mb_ih = m.tensors[name + "w_ih"], m.tensors[name + "b_ih"]
+                    in_cols = slice(None)
                 for g in range(gates):  # gate blocks of `total` rows; member k's rows in each
                     rows = slice(g * total + k * h, g * total + (k + 1) * h)
                     src = slice(g * h, (g + 1) * h)
-                    out.tensors[name + "w_ih"][rows] = mw_ih[src]
+                    out.tensors[name + "w_ih"][rows, in_cols] = mw_ih[src]
                     out.tensors[name + "w_hh"][rows] = m.tensors[name + "w_hh"][src]
                     out.tensors[name + "b_ih"][rows] = mb_ih[src]
                     out.tensors[name + "b_hh"][rows] = m.tensors[name + "b_hh"][src]
@@ -166,7 +212,7 @@ def merge_dense(models):
     """The ensemble as one rnnfile.Model of dense layers with block-diagonal (zero-padded) weights."""
     first = models[0]
     hidden = [[m.layers[n].hidden for m in models] for n in range(len(first.layers))]
-    out = rnnfile.Model(first.input_size)
+    out, first_column = _new_output(models)
     for n, layer in enumerate(first.layers):
         out.add_layer(layer.cell, sum(hidden[n]), layer.bidirectional)
     out.set_head(first.head, first.outputs, first.pool)
@@ -181,7 +227,7 @@ def merge_dense(models):
                 h, start = hidden[n][k], sum(hidden[n][:k])
                 if n == 0:
                     mw_ih, mb_ih = _folded_input_weights(m, name)
-                    in_cols = np.arange(first.input_size)
+                    in_cols = first_column[k] + np.arange(first.input_size)
                 else:
                     mw_ih, mb_ih = m.tensors[name + "w_ih"], m.tensors[name + "b_ih"]
                     in_cols = _member_columns(first.layers[n - 1], hidden[n - 1], k)
@@ -219,7 +265,10 @@ def main(argv):
     except (OSError, rnnfile.FormatError, EnsembleError) as e:
         print("rnn-ensemble: error: %s" % e, file=sys.stderr)
         return 1
-    meta = {k: v for k, v in models[0].meta.items() if not k.startswith(("train.", "ensemble."))}
+    # The mode the merge chose (mixed members: "raw+sequence") first, as the engine writes it.
+    meta = dict(merged.meta)
+    meta.update((k, v) for k, v in models[0].meta.items()
+                if not k.startswith(("train.", "ensemble.")) and k not in merged.meta)
     members = []
     for n, (m, p) in enumerate(zip(models, paths)):
         members.append("%s sha256:%s" % (os.path.basename(p), _sha256(p)[:16]))

@@ -7,6 +7,8 @@ is stored as `arch.*` keys), the tensor directory, 64-byte aligned float32 tenso
 trailing CRC-32. `read`/`loads` check every rule of the spec and raise FormatError with a message
 naming the file and the problem; `write`/`dumps` produce the layout the spec prescribes for writers
 (and check the result by reading it back, so they never produce a file a reader would reject).
+With meta["input.normalization"] = "raw+sequence", layer 0's w_ih has 2 x input_size columns (the
+raw frame, then its per-sequence normalisation) and the model may not have norm.mean/norm.scale.
 
     import rnnfile
     m = rnnfile.Model(input_size=40)
@@ -52,6 +54,14 @@ CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_reset_before": 3}
 HEADS = ("none", "linear", "sigmoid", "softmax")
 POOLS = ("last", "mean")
+
+# Metadata key of the input normalisation mode (docs/model-format.md). Only "raw+sequence" changes
+# the file's shapes: layer 0 then reads [x, seqnorm(x)], 2 x arch.input_size columns, and the model
+# stores no norm.mean/norm.scale (folded into layer 0). Other values are the engine's business: it
+# refuses unknown ones; this module reads and writes them as they are, so that tests can make such
+# files.
+INPUT_NORMALIZATION_KEY = "input.normalization"
+RAW_AND_SEQUENCE = "raw+sequence"
 
 _TENSOR_NAME_RE = re.compile(rb"^[a-z0-9._]+$")
 
@@ -121,8 +131,15 @@ class Model:
             return self.top_size
         return self._outputs
 
+    @property
+    def reads_raw_and_sequence(self):
+        """Whether layer 0 reads the raw and the per-sequence normalised frame side by side."""
+        return self.meta.get(INPUT_NORMALIZATION_KEY) == RAW_AND_SEQUENCE
+
     def layer_input_size(self, n):
-        return self.input_size if n == 0 else self.layers[n - 1].output_size
+        if n > 0:
+            return self.layers[n - 1].output_size
+        return 2 * self.input_size if self.reads_raw_and_sequence else self.input_size
 
     def tensor_shapes(self):
         """The tensors the architecture needs, in the order writers store them."""
@@ -492,6 +509,10 @@ def loads(buf, name="<memory>"):
         if key not in used:
             fail("unknown architecture key '%s'" % key)
 
+    # The user metadata, in file order (its well-known keys are checked in step 6): the input
+    # normalisation mode decides layer 0's shapes.
+    m.meta = {k: v for k, t, v in entries if not k.startswith("arch.")}
+
     # 5b. Tensor directory.
     cur = _Cursor(buf, dir_offset, dir_offset + dir_size, fail, "tensor directory")
     directory = []
@@ -539,6 +560,9 @@ def loads(buf, name="<memory>"):
             fail("tensor '%s' has shape %s, the architecture needs %s"
                  % (tname, "x".join(map(str, found[tname][1])), "x".join(map(str, shape))))
     has_mean, has_scale = "norm.mean" in found, "norm.scale" in found
+    if (has_mean or has_scale) and m.reads_raw_and_sequence:
+        fail("tensor '%s' with '%s' = '%s': such a model keeps its normalisation folded into layer 0"
+             % ("norm.mean" if has_mean else "norm.scale", INPUT_NORMALIZATION_KEY, RAW_AND_SEQUENCE))
     if has_mean != has_scale:
         fail("tensor '%s' is present without '%s'" % (("norm.mean", "norm.scale") if has_mean
                                                        else ("norm.scale", "norm.mean")))

@@ -10,6 +10,11 @@ members give grouped layers (groups = members), a file smaller than the zero-pad
 (--dense) of the same members, which must compute the same. Incompatible members are refused with
 a message naming the file and the field.
 
+Members with and without per-sequence normalisation (input.normalization = "sequence" or absent)
+merge into one "raw+sequence" model (layer 0 reads [x, seqnorm(x)]) that must compute their
+ensemble just the same, grouped and dense, and must not stream; a "raw+sequence" member, or an
+unknown mode, is refused by name.
+
 Environment (set by meson): RNN_SOURCE_ROOT, RNN_BUILD_ROOT.
 """
 import os
@@ -37,8 +42,10 @@ def check(cond, msg):
     return cond
 
 
-def random_member(rng, cell, hiddens, bidi, seed_meta=True):
+def random_member(rng, cell, hiddens, bidi, seed_meta=True, mode=None):
     m = rnnfile.Model(5)
+    if mode is not None:
+        m.meta["input.normalization"] = mode
     for h in hiddens:
         m.add_layer(cell, h, bidi)
     m.set_head("softmax", 4, "mean")
@@ -69,18 +76,27 @@ def ensemble(tmp, out, members, options=()):
                           text=True)
 
 
-def test_exact(tmp, rng, cell, hiddens_per_member, bidi):
+def test_exact(tmp, rng, cell, hiddens_per_member, bidi, modes=None):
+    """modes: each member's input.normalization (None: absent), or None for none of them."""
+    modes = modes or [None] * len(hiddens_per_member)
     paths = []
     for k, hiddens in enumerate(hiddens_per_member):
         p = os.path.join(tmp, "member%d.rnn" % k)
-        rnnfile.write(random_member(rng, cell, hiddens, bidi), p)
+        rnnfile.write(random_member(rng, cell, hiddens, bidi, mode=modes[k]), p)
         paths.append(p)
     merged = os.path.join(tmp, "merged.rnn")
     r = ensemble(tmp, merged, paths)
     what = "%s %s%s" % (cell, hiddens_per_member, " bidirectional" if bidi else "")
+    sequence = "sequence" in modes
+    mixed = sequence and len(set(modes)) > 1
+    if sequence:
+        what += " modes %s" % modes
     if not check(r.returncode == 0, "%s: rnn-ensemble failed: %s" % (what, r.stderr)):
         return
-    x = rng.uniform(-2, 2, size=(23, 5)).astype(np.float32)
+    if sequence:  # features far from zero mean and unit variance: the two views differ
+        x = (rng.uniform(-3, 3, 5) + rng.uniform(0.3, 3, 5) * rng.standard_normal((23, 5))).astype(np.float32)
+    else:
+        x = rng.uniform(-2, 2, size=(23, 5)).astype(np.float32)
     logs = [np.log(run_model(p, x, tmp)) for p in paths]
     want = np.mean(logs, axis=0)
     want = np.exp(want - want.max(axis=1, keepdims=True))
@@ -89,12 +105,21 @@ def test_exact(tmp, rng, cell, hiddens_per_member, bidi):
     if check(got is not None, "%s: rnn-model run on the merged model failed" % what):
         diff = float(np.abs(got - want).max())
         check(diff <= TOL, "%s: merged output differs from the members' ensemble by %.3g" % (what, diff))
-        if not bidi:
+        if sequence:
+            check(run_model(merged, x, tmp, stream=True) is None, "%s: the merged model streams" % what)
+        elif not bidi:
             streamed = run_model(merged, x, tmp, stream=True)
             check(streamed is not None and float(np.abs(streamed - want).max()) <= TOL,
                   "%s: the merged model streams differently" % what)
     same_shapes = all(h == hiddens_per_member[0] for h in hiddens_per_member)
-    layers = rnnfile.read(merged).layers
+    out = rnnfile.read(merged)
+    layers = out.layers
+    want_mode = "raw+sequence" if mixed else modes[0]
+    check(out.meta.get("input.normalization") == want_mode and out.input_size == 5 and out.norm_mean is None
+          and out.tensors["layer0.fwd.w_ih"].shape[1] == (10 if mixed else 5),
+          "%s: merged model has input.normalization %r, input size %d, layer 0 w_ih %s, norm %s"
+          % (what, out.meta.get("input.normalization"), out.input_size, out.tensors["layer0.fwd.w_ih"].shape,
+             out.norm_mean is not None))
     want_groups = len(paths) if same_shapes else 1
     check(all(layer.groups == want_groups for layer in layers),
           "%s: merged layers have groups %s, expected %d" % (what, [la.groups for la in layers], want_groups))
@@ -109,7 +134,7 @@ def test_exact(tmp, rng, cell, hiddens_per_member, bidi):
             check(dgot is not None and got is not None and float(np.abs(dgot - got).max()) <= TOL,
                   "%s: the grouped and the dense merge compute differently" % what)
             print("ok   %s: grouped %d bytes, dense %d bytes" % (what, gs, ds), flush=True)
-    meta = rnnfile.read(merged).meta
+    meta = out.meta
     check(len(meta.get("ensemble.members", [])) == len(paths)
           and meta.get("ensemble.0.data") == "random weights" and "train.data" not in meta
           and meta.get("labels") == ["a", "b", "c", "d"],
@@ -158,6 +183,21 @@ def test_refusals(tmp, rng):
         r = ensemble(tmp, os.path.join(tmp, "never.rnn"), [grouped, base])
         check(r.returncode == 1 and grouped in r.stderr and "grouped" in r.stderr,
               "a grouped member not refused by name: %r" % r.stderr)
+    # modes: a raw+sequence member (itself an ensemble of both kinds) and an unknown mode
+    mixed = os.path.join(tmp, "mixed.rnn")
+    seq = os.path.join(tmp, "seq.rnn")
+    rnnfile.write(random_member(rng, "gru", [4], True, mode="sequence"), seq)
+    r = ensemble(tmp, mixed, [base, seq], ["--dense"])
+    if check(r.returncode == 0, "merging members with and without per-sequence normalisation failed: %s" % r.stderr):
+        r = ensemble(tmp, os.path.join(tmp, "never.rnn"), [base, mixed])
+        check(r.returncode == 1 and mixed in r.stderr and "raw+sequence" in r.stderr
+              and "merge the models it was made from" in r.stderr,
+              "a raw+sequence member not refused by name: %r" % r.stderr)
+    odd = os.path.join(tmp, "odd.rnn")
+    rnnfile.write(random_member(rng, "gru", [4], True, mode="utterance"), odd)
+    r = ensemble(tmp, os.path.join(tmp, "never.rnn"), [base, odd])
+    check(r.returncode == 1 and odd in r.stderr and "input.normalization" in r.stderr and "utterance" in r.stderr,
+          "an unknown input.normalization not refused by name: %r" % r.stderr)
     print("ok   incompatible members refused", flush=True)
 
 
@@ -176,6 +216,12 @@ def main():
         test_exact(tmp, rng, "lstm", [[5, 3], [5, 3]], True)
         test_exact(tmp, rng, "gru", [[4, 4], [4, 4], [4, 4], [4, 4]], False)
         test_exact(tmp, rng, "rnn_tanh", [[3, 3, 2], [3, 3, 2]], False)
+        # members with and without per-sequence normalisation: a raw+sequence model
+        test_exact(tmp, rng, "gru", [[6, 4], [6, 4], [6, 4]], True, [None, "sequence", None])
+        test_exact(tmp, rng, "lstm", [[5, 3], [5, 3]], False, ["sequence", None])
+        test_exact(tmp, rng, "gru", [[4, 3], [6, 2], [3, 3]], False, ["sequence", "none", "sequence"])
+        test_exact(tmp, rng, "lstm", [[4, 3], [5, 2]], True, [None, "sequence"])
+        test_exact(tmp, rng, "gru", [[4], [4]], False, ["sequence", "sequence"])  # not mixed: as before
         test_refusals(tmp, rng)
     if failures:
         print("%d failure(s)" % len(failures))

@@ -8,6 +8,10 @@ and tensors. A dense model's file has no groups key. Bad `arch.layer.N.groups` v
 dividing the hidden size, 0, disagreeing with the layer below) are refused by both readers, and by
 rnnfile.py's writer, with a message naming the key.
 
+The same for `input.normalization` = "raw+sequence" (layer 0 reads [x, seqnorm(x)], 2 x input_size
+columns, grouped or not): round trips byte for byte through the engine, and a norm.mean/norm.scale
+in such a model is refused by both readers and by rnnfile.py's writer, naming the tensor.
+
 argv[1]: rnnfile_helper. Environment (set by meson): RNN_SOURCE_ROOT, RNN_BUILD_ROOT.
 """
 import os
@@ -151,6 +155,91 @@ def test_refusals(tmp, rng):
     print("ok   bad groups refused by both readers and the writer", flush=True)
 
 
+def raw_and_sequence_model(rng, spec, groups, input_size=5):
+    """A model whose layer 0 reads [x, seqnorm(x)]: the key first, where the engine writes it."""
+    m = rnnfile.Model(input_size)
+    m.meta["input.normalization"] = "raw+sequence"
+    for cell, hidden, bidi in spec:
+        m.add_layer(cell, hidden, bidi, groups=groups)
+    m.set_head("softmax", 3, "last")
+    m.init_zeros()
+    for k in m.tensors:
+        m.tensors[k] = rng.standard_normal(m.tensors[k].shape).astype(np.float32)
+    m.meta["labels"] = ["x", "y", "z"]
+    return m
+
+
+def dumps_unchecked(m):
+    """rnnfile.dumps without its read-back check: a file that readers must refuse."""
+    saved = rnnfile.loads
+    rnnfile.loads = lambda buf, name="<memory>": None
+    try:
+        return rnnfile.dumps(m)
+    finally:
+        rnnfile.loads = saved
+
+
+def test_raw_and_sequence(tmp, rng):
+    for spec, groups in (([("gru", 6, True), ("lstm", 4, False)], 1), ([("lstm", 6, True), ("gru", 6, False)], 3)):
+        what = "raw+sequence %s groups=%d" % (spec, groups)
+        m = raw_and_sequence_model(rng, spec, groups)
+        gh = rnnfile.GATES[spec[0][0]] * spec[0][1]
+        check(dict(m.tensor_shapes())["layer0.bwd.w_ih"] == (gh, 10), "%s: shapes %s" % (what, m.tensor_shapes()))
+        a, b = os.path.join(tmp, "rs.rnn"), os.path.join(tmp, "rs2.rnn")
+        rnnfile.write(m, a)
+        back = rnnfile.read(a)
+        check(back.input_size == 5 and back.meta == m.meta and back.norm_mean is None
+              and all(np.array_equal(back.tensors[k], m.tensors[k]) for k in m.tensors),
+              "%s: rnnfile.py does not read its own file back" % what)
+        with open(a, "rb") as f:
+            ba = f.read()
+        r = resave(a, b)
+        if check(r.returncode == 0, "%s: the engine refused rnnfile.py's file: %s" % (what, r.stderr)):
+            with open(b, "rb") as f:
+                bb = f.read()
+            check(ba == bb, "%s: engine re-save differs from rnnfile.py's bytes (%d vs %d bytes)"
+                  % (what, len(ba), len(bb)))
+        # the key is what makes layer 0 2 x input_size wide: another value of the same length is refused
+        bad = ba.replace(b"raw+sequence", b"raw+sequencx", 1)
+        bad = bad[:-4] + struct.pack("<I", zlib.crc32(bad[:-4]) & 0xFFFFFFFF)
+        try:
+            rnnfile.loads(bad)
+            check(False, "%s: rnnfile.py read layer 0 of 10 columns without the key" % what)
+        except rnnfile.FormatError as e:
+            check("layer0.fwd.w_ih" in str(e) and "x10" in str(e), "%s: rnnfile.py's message %r" % (what, str(e)))
+        p = os.path.join(tmp, "rs-bad.rnn")
+        with open(p, "wb") as f:
+            f.write(bad)
+        r = resave(p, os.path.join(tmp, "never.rnn"))
+        check(r.returncode == 1 and "raw+sequencx" in r.stderr, "%s: the engine's message %r" % (what, r.stderr))
+        print("ok   %s: %d bytes, identical" % (what, len(ba)), flush=True)
+
+    for tensor in ("norm.mean", "norm.scale"):
+        m = raw_and_sequence_model(rng, [("gru", 4, False)], 1)
+        m.set_normalization(np.zeros(5), np.ones(5))
+        try:
+            rnnfile.dumps(m)
+            check(False, "rnnfile.py wrote a raw+sequence model with %s" % tensor)
+        except rnnfile.FormatError as e:
+            check("norm.mean" in str(e) and "raw+sequence" in str(e), "writer's message %r" % str(e))
+        data = dumps_unchecked(m)
+        if tensor == "norm.scale":  # only the scale: rename norm.mean to a name of the same length
+            data = data.replace(b"norm.mean", b"layer0.x1", 1)
+            data = data[:-4] + struct.pack("<I", zlib.crc32(data[:-4]) & 0xFFFFFFFF)
+        try:
+            rnnfile.loads(data)
+            check(False, "rnnfile.py read a raw+sequence model with %s" % tensor)
+        except rnnfile.FormatError as e:
+            check(tensor in str(e) and "raw+sequence" in str(e), "rnnfile.py's message %r" % str(e))
+        p = os.path.join(tmp, "rs-%s.rnn" % tensor)
+        with open(p, "wb") as f:
+            f.write(data)
+        r = resave(p, os.path.join(tmp, "never.rnn"))
+        check(r.returncode == 1 and tensor in r.stderr and "raw+sequence" in r.stderr,
+              "the engine's message for %s with raw+sequence: %r" % (tensor, r.stderr))
+    print("ok   norm.mean/norm.scale with raw+sequence refused by both readers and the writer", flush=True)
+
+
 def main():
     if not check(os.access(HELPER, os.X_OK), "rnnfile_helper not built at %s" % HELPER):
         return 1
@@ -158,6 +247,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="rnn-groups-") as tmp:
         test_round_trips(tmp, rng)
         test_refusals(tmp, rng)
+        test_raw_and_sequence(tmp, rng)
     if failures:
         print("%d failure(s)" % len(failures))
         return 1
