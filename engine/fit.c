@@ -197,6 +197,9 @@ int rnn_train_check(const rnn_model *m, const rnn_example *ex, int n, const rnn_
   /* train.c's forward and backward passes use dense w_ih/w_hh shapes */
   if (rnn_model_grouped(m))
     return fail(err, errlen, RNN_ESTATE, "grouped layers are inference-only");
+  /* train.c's input pass normalises in place to input_size columns, not the doubled layer 0 */
+  if (m->seq_norm == RNN_SEQUENCE_NORM_APPEND)
+    return fail(err, errlen, RNN_ESTATE, "input.normalization=" RNN_SEQ_NORM_APPEND_VALUE " is inference-only");
   if (!c)
     return fail(err, errlen, RNN_EINVAL, "config is NULL");
   if (n < 0 || (n > 0 && !ex))

@@ -187,6 +187,7 @@ typedef struct {
   rnn_head_kind head;
   int outputs;
   rnn_pool_kind pool;
+  int seq_norm; /* RNN_SEQUENCE_NORM_*: "input.normalization", which shapes layer 0's w_ih */
 } arch_desc;
 
 enum { PART_W_IH, PART_W_HH, PART_B_IH, PART_B_HH, PART_HEAD_W, PART_HEAD_B, PART_NORM_MEAN, PART_NORM_SCALE };
@@ -216,7 +217,7 @@ static void spec_set(tensor_spec *s, const char *name, int part, int layer, int 
 /* The tensors of an architecture in file order (normalisation excluded); returns the count. */
 static int arch_tensor_specs(const arch_desc *a, tensor_spec *specs) {
   static const char *const dir_names[2] = {"fwd", "bwd"};
-  int n = 0, in = a->input_size;
+  int n = 0, in = rnn_first_layer_input_size(a->input_size, a->seq_norm);
   for (int l = 0; l < a->layers; l++) {
     uint64_t gh = (uint64_t)cell_gates(a->cell[l]) * (uint64_t)a->hidden[l];
     /* grouped layers (rnn.h): w_hh has H/g columns, and above layer 0 w_ih has D_below/g */
@@ -609,9 +610,9 @@ static int decode_floats(loader *ld, const char *name, const uint8_t *src, uint6
   return RNN_OK;
 }
 
-/* "input.normalization": absent or "none" = off, "sequence" = per-sequence normalisation. Any
- * other value is an error, never ignored: a model run without the normalisation it was trained
- * with gives confident garbage. */
+/* "input.normalization": absent or "none" = off, "sequence" = per-sequence normalisation,
+ * "raw+sequence" = the first layer reads both (rnn.h). Any other value is an error, never ignored:
+ * a model run without the normalisation it was trained with gives confident garbage. */
 static int parse_input_normalization(loader *ld, const meta_view *v, uint32_t n, int *seq_norm) {
   const meta_view *e = find_meta(v, n, RNN_SEQ_NORM_KEY);
   *seq_norm = 0;
@@ -619,10 +620,13 @@ static int parse_input_normalization(loader *ld, const meta_view *v, uint32_t n,
   if (e->type != RNN_META_STRING)
     return fail(ld, "'%s' must be a string, it is %s", RNN_SEQ_NORM_KEY, meta_type_name(e->type));
   if (bytes_equal_str(e->str, e->str_len, RNN_SEQ_NORM_VALUE))
-    *seq_norm = 1;
+    *seq_norm = RNN_SEQUENCE_NORM_ON;
+  else if (bytes_equal_str(e->str, e->str_len, RNN_SEQ_NORM_APPEND_VALUE))
+    *seq_norm = RNN_SEQUENCE_NORM_APPEND;
   else if (!bytes_equal_str(e->str, e->str_len, "none"))
-    return fail(ld, "'%s' is '%.*s%s', it must be '%s' or 'none'", RNN_SEQ_NORM_KEY,
-                e->str_len > 40 ? 40 : (int)e->str_len, e->str, e->str_len > 40 ? "..." : "", RNN_SEQ_NORM_VALUE);
+    return fail(ld, "'%s' is '%.*s%s', it must be '%s', '%s' or 'none'", RNN_SEQ_NORM_KEY,
+                e->str_len > 40 ? 40 : (int)e->str_len, e->str, e->str_len > 40 ? "..." : "", RNN_SEQ_NORM_VALUE,
+                RNN_SEQ_NORM_APPEND_VALUE);
   return RNN_OK;
 }
 
@@ -700,11 +704,15 @@ static int copy_meta(loader *ld, rnn_model *m, const meta_view *v) {
 
 static int build_model(loader *ld, const arch_desc *a, const meta_view *meta, uint32_t n_meta,
                        const tensor_spec *specs, tensor_view *const *views, int n_specs, tensor_view *norm[2],
-                       int seq_norm, const uint8_t *data_section, rnn_model **out) {
+                       const uint8_t *data_section, rnn_model **out) {
   int rc;
   rnn_model *m = rnn_model_new(a->input_size);
   if (!m) return build_fail(ld, RNN_ENOMEM, "new");
-  m->seq_norm = seq_norm;
+  /* before the layers: the mode sets layer 0's input width */
+  if ((rc = rnn_model_set_sequence_normalization(m, a->seq_norm))) {
+    build_fail(ld, rc, "input normalisation");
+    goto error;
+  }
   for (int l = 0; l < a->layers; l++)
     if ((rc = rnn_model_add_layer(m, a->cell[l], a->hidden[l], a->bidirectional[l]))) {
       build_fail(ld, rc, "layers");
@@ -834,7 +842,7 @@ static int load_buffer(loader *ld, const uint8_t *data, size_t size, rnn_model *
   tensor_view *matched[RNN_MAX_TENSORS];
   tensor_view *norm[2] = {NULL, NULL};
   arch_desc arch;
-  int rc, seq_norm = 0;
+  int rc;
 
   if ((rc = parse_header(ld, data, size, &h))) return rc;
 
@@ -857,6 +865,7 @@ static int load_buffer(loader *ld, const uint8_t *data, size_t size, rnn_model *
     goto done;
   }
   if ((rc = parse_arch(ld, meta, h.meta_count, &arch))) goto done;
+  if ((rc = parse_input_normalization(ld, meta, h.meta_count, &arch.seq_norm))) goto done;
 
   /* Tensor directory. */
   c.p = data + h.dir_offset;
@@ -871,12 +880,19 @@ static int load_buffer(loader *ld, const uint8_t *data, size_t size, rnn_model *
   }
   if ((rc = check_tensor_directory(ld, tensors, h.tensor_count))) goto done;
 
+  tensor_view *mean = find_tensor(tensors, h.tensor_count, "norm.mean");
+  tensor_view *scale = find_tensor(tensors, h.tensor_count, "norm.scale");
+  /* Said before any shape: the layer 0 shapes are what the mode doubles. */
+  if ((mean || scale) && arch.seq_norm == RNN_SEQUENCE_NORM_APPEND) {
+    rc = fail(ld, "tensor '%s' with '%s' = '%s': such a model keeps its normalisation folded into layer 0",
+              mean ? "norm.mean" : "norm.scale", RNN_SEQ_NORM_KEY, RNN_SEQ_NORM_APPEND_VALUE);
+    goto done;
+  }
+
   /* The tensors the architecture needs, exactly. */
   int n_specs = arch_tensor_specs(&arch, specs);
   for (int i = 0; i < n_specs; i++)
     if ((rc = match_tensor(ld, tensors, h.tensor_count, &specs[i], &matched[i]))) goto done;
-  tensor_view *mean = find_tensor(tensors, h.tensor_count, "norm.mean");
-  tensor_view *scale = find_tensor(tensors, h.tensor_count, "norm.scale");
   if (mean || scale) {
     tensor_spec ns[2];
     spec_set(&ns[0], "norm.mean", PART_NORM_MEAN, 0, 0, 1, (uint64_t)arch.input_size, 1);
@@ -891,10 +907,8 @@ static int load_buffer(loader *ld, const uint8_t *data, size_t size, rnn_model *
       goto done;
     }
   if ((rc = check_well_known(ld, meta, h.meta_count, &arch))) goto done;
-  if ((rc = parse_input_normalization(ld, meta, h.meta_count, &seq_norm))) goto done;
 
-  rc = build_model(ld, &arch, meta, h.meta_count, specs, matched, n_specs, norm, seq_norm, data + h.data_offset,
-                   out);
+  rc = build_model(ld, &arch, meta, h.meta_count, specs, matched, n_specs, norm, data + h.data_offset, out);
 done:
   free(meta);
   return rc;
@@ -1063,6 +1077,7 @@ static void model_arch(const rnn_model *m, arch_desc *a) {
   a->head = m->head;
   a->pool = m->pool;
   a->outputs = m->head == RNN_HEAD_NONE ? rnn_model_top_size(m) : m->head_outputs;
+  a->seq_norm = m->seq_norm;
 }
 
 static void write_arch_meta(wbuf *b, const arch_desc *a) {
@@ -1170,7 +1185,8 @@ static int serialize(const rnn_model *m, void **data, size_t *size, save_error *
   /* Written only when on, right after the architecture: a model without the mode gives the same
    * bytes as before the key existed. */
   if (m->seq_norm) {
-    wb_meta_string(&meta, RNN_SEQ_NORM_KEY, RNN_SEQ_NORM_VALUE);
+    wb_meta_string(&meta, RNN_SEQ_NORM_KEY,
+                   m->seq_norm == RNN_SEQUENCE_NORM_APPEND ? RNN_SEQ_NORM_APPEND_VALUE : RNN_SEQ_NORM_VALUE);
     meta_count++;
   }
   int rc = write_user_meta(&meta, m, &meta_count, e);

@@ -307,21 +307,38 @@ static void apply_head(const rnn_kernel_ops *k, const rnn_model *m, const float 
   head_activate(k, m->head, out, rows, O);
 }
 
-/* The first layer's input for rows frames: the per-sequence normalisation with the sequence's
- * statistics mu, inv when they are given (model_internal.h), then x' = (x - mean) * scale when the
- * model stores a normalisation. */
+/* The first layer's input for rows frames (rows x first_layer_width(m) into out): the per-sequence
+ * normalisation with the sequence's statistics mu, inv when they are given (model_internal.h),
+ * then x' = (x - mean) * scale when the model stores a normalisation; with
+ * RNN_SEQUENCE_NORM_APPEND, each frame as it is followed by its per-sequence normalisation. */
 static void normalize_rows(const rnn_model *m, const float *x, size_t rows, const float *mu,
                            const float *inv, float *out) {
-  int IN = m->input_size;
+  size_t IN = (size_t)m->input_size;
+  if (m->seq_norm == RNN_SEQUENCE_NORM_APPEND) { /* no stored normalisation (rnn.h) */
+    for (size_t r = 0; r < rows; r++) {
+      const float *xr = x + r * IN;
+      float *raw = out + r * 2 * IN, *normalized = raw + IN;
+      for (size_t i = 0; i < IN; i++) {
+        raw[i] = xr[i];
+        normalized[i] = rnn_seq_norm_value(xr[i], mu[i], inv[i]);
+      }
+    }
+    return;
+  }
   for (size_t r = 0; r < rows; r++)
-    for (int i = 0; i < IN; i++) {
-      float v = x[r * (size_t)IN + (size_t)i];
+    for (size_t i = 0; i < IN; i++) {
+      float v = x[r * IN + i];
       if (mu)
         v = rnn_seq_norm_value(v, mu[i], inv[i]);
       if (m->norm_mean)
         v = (v - m->norm_mean[i]) * m->norm_scale[i];
-      out[r * (size_t)IN + (size_t)i] = v;
+      out[r * IN + i] = v;
     }
+}
+
+/* Floats per frame of the first layer's input (normalize_rows' output). */
+static size_t first_layer_width(const rnn_model *m) {
+  return (size_t)rnn_first_layer_input_size(m->input_size, m->seq_norm);
 }
 
 /* Whether the first layer reads a transformed copy of the input rather than the input itself. */
@@ -492,7 +509,7 @@ typedef struct {
 static int seq_workspace_init(seq_workspace *ws, const rnn_model *m, int T) {
   size_t t = (size_t)T, GH = (size_t)max_gate_rows(m), H = (size_t)max_hidden(m);
   size_t D = (size_t)max_layer_output(m), IN = (size_t)m->input_size;
-  size_t x0 = input_transformed(m) ? round16(t * IN) : 0;
+  size_t x0 = input_transformed(m) ? round16(t * first_layer_width(m)) : 0;
   size_t stats = m->seq_norm ? 2 * round16(IN) : 0;
   size_t total = x0 + stats + 2 * round16(t * D) + round16(t * GH) + round16(GH) + 4 * round16(H);
   float *p = rnn_aligned_alloc(total * sizeof(float));
@@ -795,7 +812,8 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
     if ((size_t)l->gates * (size_t)l->groups > n_blocks)
       n_blocks = (size_t)l->gates * (size_t)l->groups;
   }
-  size_t total = round16(N * IN) + stats + 2 * round16(N * D) + round16(N * GH) + round16(N * O) +
+  const size_t IN0 = first_layer_width(m); /* X holds the first layer's input */
+  size_t total = round16(N * IN0) + stats + 2 * round16(N * D) + round16(N * GH) + round16(N * O) +
                  round16(B * GH) + 4 * round16(B * H) + pack;
   float *block = rnn_aligned_alloc(total * sizeof(float));
   rnn_gemm_b *blocks = malloc(n_blocks * sizeof(*blocks));
@@ -807,7 +825,7 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
   }
   float *q = block;
   float *X = q;
-  q += round16(N * IN);
+  q += round16(N * IN0);
   float *Mu = m->seq_norm ? q : NULL, *Inv = m->seq_norm ? q + round16(B * IN) : NULL;
   q += stats;
   float *Yb[2] = {q, q + round16(N * D)};
@@ -842,7 +860,7 @@ int rnn_forward_batch(const rnn_model *m, const float *const *xs, const int *len
   for (int t = 0; t < p.maxT; t++)
     for (int r = 0; r < p.active[t]; r++) {
       const float *src = xs[p.order[r]] + (size_t)t * IN;
-      float *dst = X + packed_row(&p, r, t) * IN;
+      float *dst = X + packed_row(&p, r, t) * IN0;
       if (input_transformed(m))
         normalize_rows(m, src, 1, Mu ? Mu + (size_t)r * IN : NULL, Inv ? Inv + (size_t)r * IN : NULL,
                        dst);

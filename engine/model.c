@@ -124,7 +124,8 @@ int rnn_model_add_layer(rnn_model *m, rnn_cell_kind cell, int hidden_size, int b
   rnn_layer *l = &m->layers[m->num_layers];
   memset(l, 0, sizeof(*l));
   l->cell = cell;
-  l->input_size = m->num_layers == 0 ? m->input_size : rnn_layer_output_size(&m->layers[m->num_layers - 1]);
+  l->input_size = m->num_layers == 0 ? rnn_first_layer_input_size(m->input_size, m->seq_norm)
+                                      : rnn_layer_output_size(&m->layers[m->num_layers - 1]);
   l->hidden_size = hidden_size;
   l->bidirectional = bidirectional;
   l->gates = rnn_cell_gates(cell);
@@ -515,6 +516,9 @@ int rnn_model_set_normalization(rnn_model *m, const float *mean, const float *sc
     m->norm_mean = m->norm_scale = NULL;
     return RNN_OK;
   }
+  /* Which half of the doubled first-layer input would it apply to? Neither: fold it into layer 0. */
+  if (m->seq_norm == RNN_SEQUENCE_NORM_APPEND)
+    return RNN_EINVAL;
   int n = m->input_size;
   for (int i = 0; i < n; i++)
     if ((mean && !isfinite(mean[i])) || (scale && !isfinite(scale[i])))
@@ -556,10 +560,20 @@ int rnn_model_normalization(const rnn_model *m, const float **mean, const float 
 /* ---------------------------------------------------------------------------------------------
  * Per-sequence normalisation
  * ------------------------------------------------------------------------------------------- */
-int rnn_model_set_sequence_normalization(rnn_model *m, int on) {
-  if (!m || (on != 0 && on != 1))
+int rnn_model_set_sequence_normalization(rnn_model *m, int mode) {
+  if (!m || (mode != RNN_SEQUENCE_NORM_OFF && mode != RNN_SEQUENCE_NORM_ON && mode != RNN_SEQUENCE_NORM_APPEND))
     return RNN_EINVAL;
-  m->seq_norm = on;
+  int width = rnn_first_layer_input_size(m->input_size, mode);
+  if (width != rnn_first_layer_input_size(m->input_size, m->seq_norm)) {
+    /* layer 0's weights are shaped by the mode: fixed once finalize has allocated them */
+    if (m->finalized)
+      return RNN_ESTATE;
+    if (mode == RNN_SEQUENCE_NORM_APPEND && m->norm_mean)
+      return RNN_EINVAL;
+    if (m->num_layers > 0)
+      m->layers[0].input_size = width;
+  }
+  m->seq_norm = mode;
   return RNN_OK;
 }
 

@@ -65,7 +65,7 @@ struct rnn_model {
 
   float *norm_mean;  /* input_size, or NULL */
   float *norm_scale; /* input_size, or NULL */
-  int seq_norm;      /* per-sequence normalisation before norm_mean/norm_scale (rnn.h) */
+  int seq_norm;      /* RNN_SEQUENCE_NORM_*: per-sequence normalisation before norm_mean/norm_scale (rnn.h) */
 
   rnn_meta_entry *meta;
   int num_meta, cap_meta;
@@ -93,6 +93,13 @@ int rnn_model_grouped(const rnn_model *m);
 /* The metadata key under which the file stores the per-sequence normalisation mode. */
 #define RNN_SEQ_NORM_KEY "input.normalization"
 #define RNN_SEQ_NORM_VALUE "sequence"
+#define RNN_SEQ_NORM_APPEND_VALUE "raw+sequence"
+
+/* Width of the first layer's input: the model's input, twice over when the first layer reads the
+ * raw and the per-sequence normalised frame side by side (RNN_SEQUENCE_NORM_APPEND). */
+static inline int rnn_first_layer_input_size(int input_size, int seq_norm) {
+  return seq_norm == RNN_SEQUENCE_NORM_APPEND ? 2 * input_size : input_size;
+}
 
 /* Per-sequence normalisation statistics of T frames of n inputs (row-major): mu[i] the mean and
  * inv[i] = 1 / sqrt(var[i] + RNN_SEQUENCE_NORM_EPS) of dimension i, computed in double (two

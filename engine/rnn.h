@@ -172,10 +172,21 @@ int rnn_model_normalization(const rnn_model *m, const float **mean, const float 
  * Such a model is not streamable: rnn_model_streamable() returns 0 and rnn_state_new() returns
  * NULL, since one frame at a time cannot know the statistics of the whole sequence.
  * Stored in the file as the metadata key "input.normalization" = "sequence" (docs/model-format.md).
- * on: 0 or 1. Off by default. */
+ * Off by default. */
 #define RNN_SEQUENCE_NORM_EPS 1e-5
-int rnn_model_set_sequence_normalization(rnn_model *m, int on);
-int rnn_model_sequence_normalization(const rnn_model *m); /* 1 when on */
+/* The modes. RNN_SEQUENCE_NORM_APPEND ("raw+sequence" in the file) gives the first layer BOTH
+ * views of each frame: the 2 x input_size vector [x[t], x'[t]] (the features as they are, then
+ * their per-sequence normalisation above). It exists for ensembles (tools/rnn-ensemble.py) of
+ * members trained with and without per-sequence normalisation: each member's layer-0 weights read
+ * their own half. Layer 0's w_ih has 2 x input_size columns; everything else (rnn_model_input_size,
+ * the frames callers pass) stays input_size. Such a model has no stored normalisation (fold it into
+ * layer 0's weights: rnn_model_set_normalization refuses it, and this mode refuses a model that
+ * has one), is not streamable, and is inference-only (the training functions refuse it,
+ * RNN_ESTATE). Switching to or from it changes layer 0's shape: only before rnn_model_finalize
+ * (RNN_ESTATE after). */
+enum { RNN_SEQUENCE_NORM_OFF = 0, RNN_SEQUENCE_NORM_ON = 1, RNN_SEQUENCE_NORM_APPEND = 2 };
+int rnn_model_set_sequence_normalization(rnn_model *m, int mode);
+int rnn_model_sequence_normalization(const rnn_model *m); /* the mode: 0 when off */
 /* The per-sequence normalisation above alone (without the stored normalisation), exactly as the
  * engine computes it: T frames of n inputs from x into out (out may be x). For callers that need
  * statistics of what the model's first layer sees, e.g. the global mean and scale of a new model
@@ -326,7 +337,8 @@ int rnn_evaluate(const rnn_model *m, const rnn_example *ex, int n, const rnn_tra
 
 /* The checks the training functions make (config ranges, loss vs head, each example's labels,
  * targets and tokens, CTC lengths, tbptt restrictions), with a message naming the example, field
- * and value. Returns 0 or RNN_EINVAL. */
+ * and value. Returns 0, RNN_EINVAL, or RNN_ESTATE for a model no training function takes (grouped
+ * layers, input.normalization = raw+sequence). */
 int rnn_train_validate(const rnn_model *m, const rnn_example *ex, int n, const rnn_train_config *c,
                        char *err, size_t errlen);
 

@@ -295,7 +295,13 @@ static void print_architecture(const rnn_model *m) {
   print_human_bytes(n * sizeof(float));
   printf(" as float32)\n");
 
-  if (rnn_model_sequence_normalization(m))
+  if (rnn_model_sequence_normalization(m) == RNN_SEQUENCE_NORM_APPEND)
+    printf("  per-sequence normalisation   beside the raw input (input.normalization = raw+sequence):\n"
+           "                               layer 0 reads [x, x'] (%d values) with, per input,\n"
+           "                               x' = (x - mean) / sqrt(var + %g), mean and variance of\n"
+           "                               each whole sequence\n",
+           2 * rnn_model_input_size(m), RNN_SEQUENCE_NORM_EPS);
+  else if (rnn_model_sequence_normalization(m))
     printf("  per-sequence normalisation   yes (input.normalization = sequence): per input,\n"
            "                               x' = (x - mean) / sqrt(var + %g), mean and variance of\n"
            "                               each whole sequence; before the input normalisation\n",
@@ -468,9 +474,10 @@ static int cmd_run(int argc, char **argv) {
   if (stream && bidi < 0 && rnn_model_sequence_normalization(m)) {
     fprintf(stderr,
             "%s: %s: cannot --stream: the model normalises each whole sequence by its own mean and "
-            "variance (input.normalization = sequence), which one frame at a time cannot know; run "
+            "variance (input.normalization = %s), which one frame at a time cannot know; run "
             "without --stream\n",
-            prog, model_path);
+            prog, model_path,
+            rnn_model_sequence_normalization(m) == RNN_SEQUENCE_NORM_APPEND ? "raw+sequence" : "sequence");
     rnn_model_unref(m);
     return 1;
   }

@@ -144,7 +144,7 @@ def main():
         bad = os.path.join(tmp, "bad.rnn")
         rnnfile.write(m, bad)
         out, err = rnn_model_run(bad, cases[0], tmp)
-        check(out is None and "'input.normalization' is 'utterance', it must be 'sequence' or 'none'" in err,
+        check(out is None and "'input.normalization' is 'utterance', it must be 'sequence', 'raw+sequence' or 'none'" in err,
               "a bad value was not refused as expected: %s" % err)
 
     if failures:

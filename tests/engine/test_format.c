@@ -819,7 +819,9 @@ static void test_sequence_normalization_key(void) {
   CHECK(rnn_model_save_memory(m, &off, &off_size) == RNN_OK);
   CHECK(off && off_size == plain_size && memcmp(off, plain, plain_size) == 0);
   free(off);
-  CHECK(rnn_model_set_sequence_normalization(m, 2) == RNN_EINVAL);
+  CHECK(rnn_model_set_sequence_normalization(m, 3) == RNN_EINVAL);
+  /* raw+sequence doubles layer 0's input: not once the weights exist */
+  CHECK(rnn_model_set_sequence_normalization(m, RNN_SEQUENCE_NORM_APPEND) == RNN_ESTATE);
   CHECK(rnn_model_set_sequence_normalization(NULL, 1) == RNN_EINVAL);
   /* The metadata setters refuse the key: it could only disagree with the model's mode. */
   CHECK(rnn_model_set_meta_string(m, "input.normalization", "sequence") == RNN_EINVAL);
@@ -829,7 +831,7 @@ static void test_sequence_normalization_key(void) {
   memcpy(b, data, size);
   memcpy(b + v + 4, "sequencx", 8);
   fix_crc(b, size);
-  EXPECT_ERROR(b, size, "model data: 'input.normalization' is 'sequencx', it must be 'sequence' or 'none'");
+  EXPECT_ERROR(b, size, "model data: 'input.normalization' is 'sequencx', it must be 'sequence', 'raw+sequence' or 'none'");
   /* A file written by another writer (tools/rnnfile.py keeps the key as plain metadata, anywhere
    * in the section): a user key renamed in place to "input.normalization". */
   rnn_model *u = make_model(5, 1, l, RNN_HEAD_SOFTMAX, 3, RNN_POOL_MEAN, 1, 21);
@@ -868,6 +870,73 @@ static void test_sequence_normalization_key(void) {
   free(data);
   free(plain);
   rnn_model_unref(m);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * "input.normalization" = "raw+sequence": layer 0 reads 2 x input_size values; no stored
+ * normalisation
+ * ------------------------------------------------------------------------------------------- */
+static rnn_model *make_raw_plus_sequence(int groups) {
+  rnn_model *m = rnn_model_new(5);
+  /* set after the first layer: the mode must still reshape it */
+  int ok = rnn_model_add_layer(m, RNN_CELL_GRU, 8, 1) == RNN_OK &&
+           rnn_model_set_sequence_normalization(m, RNN_SEQUENCE_NORM_APPEND) == RNN_OK &&
+           rnn_model_add_layer(m, RNN_CELL_LSTM, 4, 0) == RNN_OK &&
+           rnn_model_set_layer_groups(m, 0, groups) == RNN_OK && rnn_model_set_layer_groups(m, 1, groups) == RNN_OK &&
+           rnn_model_set_head(m, RNN_HEAD_SOFTMAX, 3, RNN_POOL_MEAN) == RNN_OK && rnn_model_finalize(m) == RNN_OK;
+  CHECK(ok);
+  if (!ok) {
+    rnn_model_unref(m);
+    return NULL;
+  }
+  rnn_model_init_weights(m, 9);
+  return m;
+}
+
+static void test_raw_plus_sequence_key(void) {
+  for (int g = 1; g <= 2; g++) {
+    rnn_model *m = make_raw_plus_sequence(g);
+    if (!m) continue;
+    int ndim = 0, dims[2] = {0, 0};
+    const char *name = NULL;
+    CHECK(rnn_model_tensor_info(m, 0, &name, &ndim, dims, NULL) == RNN_OK);
+    CHECK(name && strcmp(name, "layer0.fwd.w_ih") == 0 && dims[0] == 24 && dims[1] == 10);
+    CHECK(rnn_model_input_size(m) == 5 && !rnn_model_streamable(m));
+    const float mean[5] = {0}, scale[5] = {1, 1, 1, 1, 1};
+    CHECK(rnn_model_set_normalization(m, mean, scale) == RNN_EINVAL);
+    CHECK(rnn_model_set_sequence_normalization(m, RNN_SEQUENCE_NORM_ON) == RNN_ESTATE);
+    char err[256];
+    rnn_model *r = round_trip(m, err, sizeof err);
+    CHECK_MSG(r != NULL, "groups %d: %s", g, err);
+    if (r) CHECK(models_identical(m, r) && rnn_model_sequence_normalization(r) == RNN_SEQUENCE_NORM_APPEND);
+    void *d1 = NULL, *d2 = NULL;
+    size_t s1 = 0, s2 = 0;
+    CHECK(rnn_model_save_memory(m, &d1, &s1) == RNN_OK);
+    if (r) CHECK(rnn_model_save_memory(r, &d2, &s2) == RNN_OK && s1 == s2 && memcmp(d1, d2, s1) == 0);
+    size_t v = find_meta_value(d1, s1, "input.normalization");
+    CHECK(v != 0 && get_u32((uint8_t *)d1 + v) == 12 && memcmp((uint8_t *)d1 + v + 4, "raw+sequence", 12) == 0);
+    free(d1);
+    free(d2);
+    rnn_model_unref(r);
+    rnn_model_unref(m);
+  }
+  /* A stored normalisation beside the mode: a file renamed into that state (another writer). */
+  layer_cfg l[1] = {{RNN_CELL_GRU, 4, 0}};
+  rnn_model *u = make_model(5, 1, l, RNN_HEAD_SOFTMAX, 3, RNN_POOL_MEAN, 1, 23);
+  rnn_model_set_meta_string(u, "input.normalizatioX", "raw+sequence");
+  void *ud = NULL;
+  size_t us = 0;
+  CHECK(rnn_model_save_memory(u, &ud, &us) == RNN_OK);
+  size_t kv = find_meta_value(ud, us, "input.normalizatioX");
+  CHECK(kv > 5);
+  if (kv > 5) {
+    ((uint8_t *)ud)[kv - 5] = 'n';
+    fix_crc(ud, us);
+    EXPECT_ERROR(ud, us, "tensor 'norm.mean' with 'input.normalization' = 'raw+sequence': such a model keeps its "
+                         "normalisation folded into layer 0");
+  }
+  free(ud);
+  rnn_model_unref(u);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -984,6 +1053,7 @@ int main(void) {
   test_truncation_and_flips();
   test_specific_damage();
   test_sequence_normalization_key();
+  test_raw_plus_sequence_key();
   test_atomic_save(dir);
   test_grouped_layers();
   rmdir(dir);

@@ -9,7 +9,10 @@
  *   - training: loss and gradient, evaluation, and a whole seeded rnn_fit with SpecAugment and
  *     sequences of different lengths (padding) equal those of training the plain model on inputs
  *     normalised beforehand;
- *   - not streamable: rnn_model_streamable() == 0 and rnn_state_new() refuses it; clone keeps it.
+ *   - not streamable: rnn_model_streamable() == 0 and rnn_state_new() refuses it; clone keeps it;
+ *   - RNN_SEQUENCE_NORM_APPEND ("raw+sequence"): exactly a plain model of twice the inputs fed the
+ *     raw and the normalised frames side by side, dense and grouped, on every whole-sequence path;
+ *     no stored normalisation, not streamable, inference-only.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <math.h>
@@ -281,9 +284,118 @@ static void training(void) {
   data_free(&d);
 }
 
+/* ------------------------------------------------------------------------------------------- */
+/* RNN_SEQUENCE_NORM_APPEND: the first layer reads [x, x'] side by side. A model with the mode on
+ * the raw frames must compute exactly what the same weights compute as a plain model of 2 x IN
+ * inputs fed [x, x'] by hand, on every whole-sequence path, dense or grouped. */
+static rnn_model *make_wide(int mode, rnn_cell_kind cell, int bidir, int groups, rnn_pool_kind pool) {
+  rnn_model *m = rnn_model_new(mode == RNN_SEQUENCE_NORM_APPEND ? IN : 2 * IN);
+  CHECK(rnn_model_set_sequence_normalization(m, mode) == RNN_OK);
+  int ok = rnn_model_add_layer(m, cell, 8, bidir) == RNN_OK && rnn_model_add_layer(m, RNN_CELL_GRU, 6, 0) == RNN_OK &&
+           rnn_model_set_layer_groups(m, 0, groups) == RNN_OK && rnn_model_set_layer_groups(m, 1, groups) == RNN_OK &&
+           rnn_model_set_head(m, RNN_HEAD_SOFTMAX, O, pool) == RNN_OK && rnn_model_finalize(m) == RNN_OK;
+  CHECK(ok);
+  if (!ok) {
+    rnn_model_unref(m);
+    return NULL;
+  }
+  return m;
+}
+
+static void raw_plus_sequence(void) {
+  data_set d;
+  data_make(&d, 41);
+  float *both[NSEQ];
+  for (int b = 0; b < NSEQ; b++) {
+    both[b] = malloc(sizeof(float) * (size_t)d.T[b] * 2 * IN);
+    for (int t = 0; t < d.T[b]; t++) {
+      memcpy(both[b] + (size_t)t * 2 * IN, d.x[b] + (size_t)t * IN, sizeof(float) * IN);
+      memcpy(both[b] + (size_t)t * 2 * IN + IN, d.xn[b] + (size_t)t * IN, sizeof(float) * IN);
+    }
+  }
+  for (int variant = 0; variant < 4; variant++) {
+    rnn_cell_kind cell = variant & 1 ? RNN_CELL_LSTM : RNN_CELL_GRU;
+    int groups = variant < 2 ? 1 : 2;
+    rnn_pool_kind pool = variant & 1 ? RNN_POOL_LAST : RNN_POOL_MEAN;
+    rnn_model *wide = make_wide(RNN_SEQUENCE_NORM_OFF, cell, 1, groups, pool);
+    rnn_model *m = make_wide(RNN_SEQUENCE_NORM_APPEND, cell, 1, groups, pool);
+    if (!wide || !m) {
+      rnn_model_unref(wide);
+      rnn_model_unref(m);
+      continue;
+    }
+    rnn_model_init_weights(wide, 50 + (uint64_t)variant);
+    size_t np = rnn_model_num_params(m);
+    CHECK(np == rnn_model_num_params(wide));
+    memcpy(rnn_model_params(m), rnn_model_params_const(wide), sizeof(float) * np);
+    CHECK(rnn_model_input_size(m) == IN && rnn_model_sequence_normalization(m) == RNN_SEQUENCE_NORM_APPEND);
+
+    float *outs[NSEQ];
+    const float *xs[NSEQ];
+    for (int b = 0; b < NSEQ; b++) {
+      size_t n = (size_t)d.T[b] * O;
+      float *a = malloc(sizeof(float) * n), *r = malloc(sizeof(float) * n);
+      CHECK(rnn_forward_sequence(m, d.x[b], d.T[b], a) == RNN_OK);
+      CHECK(rnn_forward_sequence(wide, both[b], d.T[b], r) == RNN_OK);
+      CHECK_MSG(memcmp(a, r, sizeof(float) * n) == 0, "variant %d seq %d: sequence path differs by %g",
+                variant, b, max_diff(a, r, n));
+      float pa[O], pr[O];
+      CHECK(rnn_forward_pooled(m, d.x[b], d.T[b], pa) == RNN_OK);
+      CHECK(rnn_forward_pooled(wide, both[b], d.T[b], pr) == RNN_OK);
+      CHECK(memcmp(pa, pr, sizeof pa) == 0);
+      free(a);
+      outs[b] = r;
+      xs[b] = d.x[b];
+    }
+    float *batch[NSEQ];
+    for (int b = 0; b < NSEQ; b++)
+      batch[b] = malloc(sizeof(float) * (size_t)d.T[b] * O);
+    CHECK(rnn_forward_batch(m, xs, d.T, NSEQ, batch) == RNN_OK);
+    for (int b = 0; b < NSEQ; b++) {
+      double w = max_diff(batch[b], outs[b], (size_t)d.T[b] * O);
+      CHECK_MSG(w < 1e-5, "variant %d seq %d: batch differs from the sequence by %g", variant, b, w);
+      free(batch[b]);
+      free(outs[b]);
+    }
+
+    /* Not streamable, no stored normalisation, inference-only; a clone keeps the mode. */
+    CHECK(!rnn_model_streamable(m) && rnn_state_new(m) == NULL);
+    static const float mean[IN] = {0}, scale[IN] = {1, 1, 1, 1, 1, 1};
+    CHECK(rnn_model_set_normalization(m, mean, scale) == RNN_EINVAL);
+    rnn_model *c = rnn_model_clone(m);
+    CHECK(c && rnn_model_sequence_normalization(c) == RNN_SEQUENCE_NORM_APPEND);
+    rnn_model_unref(c);
+    if (groups == 1) { /* grouped models are refused for their groups already */
+      rnn_example ex[NSEQ];
+      make_examples(&d, 0, ex);
+      rnn_train_config cfg;
+      rnn_train_config_init(&cfg);
+      char err[160] = "";
+      CHECK(rnn_train_validate(m, ex, NSEQ, &cfg, err, sizeof err) == RNN_ESTATE);
+      CHECK_MSG(strstr(err, "raw+sequence is inference-only") != NULL, "message: %s", err);
+      double loss = 0;
+      float *g = malloc(sizeof(float) * np);
+      CHECK(rnn_loss_and_grad(m, ex, NSEQ, &cfg, &loss, g) == RNN_ESTATE);
+      free(g);
+    }
+    rnn_model_unref(m);
+    rnn_model_unref(wide);
+  }
+  /* A model with a stored normalisation cannot take the mode (which half would it apply to?). */
+  rnn_model *n = rnn_model_new(IN);
+  static const float mean[IN] = {0}, scale[IN] = {2, 2, 2, 2, 2, 2};
+  CHECK(rnn_model_set_normalization(n, mean, scale) == RNN_OK);
+  CHECK(rnn_model_set_sequence_normalization(n, RNN_SEQUENCE_NORM_APPEND) == RNN_EINVAL);
+  rnn_model_unref(n);
+  for (int b = 0; b < NSEQ; b++)
+    free(both[b]);
+  data_free(&d);
+}
+
 int main(void) {
   reference_computation();
   inference_paths();
   training();
+  raw_plus_sequence();
   return test_summary("test_seqnorm");
 }
