@@ -113,7 +113,9 @@ def one(job):
             effects += ["pitch", str(rng.randint(-500, 400)), "tempo", f"{rng.uniform(0.8, 1.2):.3f}"]
         effects += ["silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%",
                     "reverse", "gain", "-n", f"{-rng.uniform(1.0, 20.0):.1f}", "rate", "8000"]
-        subprocess.run(["sox", raw, "-r", "8000", "-c", "1", "-b", "16", out] + effects,
+        # -R: SoX seeds its dither with a fixed number (without it, the 16-bit output differs by
+        # +-2 LSB from run to run, and so would every model trained on it).
+        subprocess.run(["sox", "-R", raw, "-r", "8000", "-c", "1", "-b", "16", out] + effects,
                        check=True, capture_output=True)
     # An unknown phoneme makes espeak-ng stop early: a clip that short would teach the model that
     # a fragment is the word.
