@@ -22,13 +22,22 @@ export GST_PLUGIN_PATH=$BUILD
 SPEAKERS=(george jackson nicolas theo yweweler)
 PY=/usr/bin/python3
 
+# The features (rnnfeatures properties, stored in the model). FEATURES=... overrides them, for
+# experiments.
+FEATURES=${FEATURES:-"kind=mfcc num-mel-bins=40 num-ceps=20 frame-shift=20 cmn-window=150 min-cmn-window=25"}
+
+# More rnn-train options (TRAIN_OPTIONS=..., for experiments; the shipped model has none; later
+# options override earlier ones, e.g. TRAIN_OPTIONS="--augment 0").
+TRAIN_OPTIONS=${TRAIN_OPTIONS:-}
+
 # Training data size and the evaluation strings.
 TRAIN_COUNT=${TRAIN_COUNT:-4000}
 TEST_COUNT=${TEST_COUNT:-200}
 
-synth() { # synthetic digits: 100 per digit from espeak-ng, flite and festival voices
+synth() { # synthetic digits: 150 per digit from espeak-ng, flite and festival voices, half of
+  # espeak-ng's with second-language pronunciations
   if [ ! -f "$WORK/synth/manifest.tsv" ]; then
-    $PY models/synth_digits.py "$WORK/synth" 100 --seed 1 --jobs 2
+    $PY models/synth_digits.py "$WORK/synth" 150 --seed 1 --accents 0.5 --jobs 2
   fi
 }
 
@@ -40,11 +49,13 @@ connected() { # OUTDIR SPEAKERS SEED [more make_connected.py options]
 }
 
 train() { # MANIFEST OUTPUT
+  # shellcheck disable=SC2086  # TRAIN_OPTIONS are words
   "$BUILD/tools/rnn-train" --task transcription --alphabet 0123456789 --loss ctc \
-    --rate 8000 --features "kind=fbank num-mel-bins=40 frame-shift=20 cmn-window=150 min-cmn-window=25" \
+    --rate 8000 --features "$FEATURES" \
     --arch "gru(160) gru(160) dense(softmax)" --dropout 0.2 \
     --epochs 25 --learning-rate 0.004 --schedule cosine --validation-split 0.05 --seed 1 \
-    --time-mask 3 --freq-mask 6 --meta infer.min-silence=800 \
+    --time-mask 3 --freq-mask 6 --augment 1 --speed 0.8:1.3 --vtln-warp 0.85:1.15 \
+    --meta infer.min-silence=800 $TRAIN_OPTIONS \
     "$1" "$2"
 }
 
