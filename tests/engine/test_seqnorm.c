@@ -129,6 +129,21 @@ static double max_diff(const float *a, const float *b, size_t n) {
   return w;
 }
 
+/* rnn_forward_batch of m over the NSEQ sequences xs equals ref[b] (each sequence run alone) within
+ * 1e-5, for sequences of different lengths (packing, padding). */
+static void check_batch_matches(const rnn_model *m, const float *const *xs, const int *T, float *const *ref,
+                                int variant) {
+  float *batch[NSEQ];
+  for (int b = 0; b < NSEQ; b++)
+    batch[b] = malloc(sizeof(float) * (size_t)T[b] * O);
+  CHECK(rnn_forward_batch(m, xs, T, NSEQ, batch) == RNN_OK);
+  for (int b = 0; b < NSEQ; b++) {
+    double w = max_diff(batch[b], ref[b], (size_t)T[b] * O);
+    CHECK_MSG(w < 1e-5, "variant %d seq %d: batch differs from the sequence by %g", variant, b, w);
+    free(batch[b]);
+  }
+}
+
 static void inference_paths(void) {
   static const float mean[IN] = {0.1f, -0.2f, 0.3f, 0.0f, 0.5f, -1.0f};
   static const float scale[IN] = {1.0f, 2.0f, 0.5f, 1.5f, 0.8f, 1.2f};
@@ -146,7 +161,7 @@ static void inference_paths(void) {
     CHECK(rnn_model_sequence_normalization(m) == 1);
     CHECK(rnn_model_sequence_normalization(plain) == 0);
 
-    float *outs[NSEQ], *ref[NSEQ];
+    float *ref[NSEQ];
     const float *xs[NSEQ];
     for (int b = 0; b < NSEQ; b++) {
       size_t n = (size_t)d.T[b] * O;
@@ -166,16 +181,11 @@ static void inference_paths(void) {
         CHECK_MSG(max_diff(pa, raw, O) > 1e-3, "variant %d seq %d: the mode changed nothing", variant, b);
       free(r);
       ref[b] = a;
-      outs[b] = malloc(sizeof(float) * n);
       xs[b] = d.x[b];
     }
-    CHECK(rnn_forward_batch(m, xs, d.T, NSEQ, outs) == RNN_OK);
-    for (int b = 0; b < NSEQ; b++) {
-      double w = max_diff(outs[b], ref[b], (size_t)d.T[b] * O);
-      CHECK_MSG(w < 1e-5, "variant %d seq %d: batch differs from the sequence by %g", variant, b, w);
-      free(outs[b]);
+    check_batch_matches(m, xs, d.T, ref, variant);
+    for (int b = 0; b < NSEQ; b++)
       free(ref[b]);
-    }
 
     /* Gain and offset per dimension (a louder speaker, another microphone's response): the
      * output hardly moves with the mode (eps is the only difference), a lot without it. */
@@ -347,16 +357,9 @@ static void raw_plus_sequence(void) {
       outs[b] = r;
       xs[b] = d.x[b];
     }
-    float *batch[NSEQ];
+    check_batch_matches(m, xs, d.T, outs, variant);
     for (int b = 0; b < NSEQ; b++)
-      batch[b] = malloc(sizeof(float) * (size_t)d.T[b] * O);
-    CHECK(rnn_forward_batch(m, xs, d.T, NSEQ, batch) == RNN_OK);
-    for (int b = 0; b < NSEQ; b++) {
-      double w = max_diff(batch[b], outs[b], (size_t)d.T[b] * O);
-      CHECK_MSG(w < 1e-5, "variant %d seq %d: batch differs from the sequence by %g", variant, b, w);
-      free(batch[b]);
       free(outs[b]);
-    }
 
     /* Not streamable, no stored normalisation, inference-only; a clone keeps the mode. */
     CHECK(!rnn_model_streamable(m) && rnn_state_new(m) == NULL);
