@@ -23,9 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rnn.h"
-
-#define RNN_CTC_MAX_TOKENS 1024
+#include "ctc_internal.h"
 /* Symbols whose posterior is below this are not considered as extensions in beam search: their
  * prefixes cannot enter a beam of peaky CTC outputs, and skipping them keeps the cost per frame
  * proportional to the few plausible symbols. */
@@ -68,6 +66,7 @@ typedef struct {
 } ctc_candidate;
 
 struct rnn_ctc_decoder {
+  ctc_vote *vote; /* an ensemble's voting decoder (ctc_vote.c) takes every call; NULL otherwise */
   int num_symbols;
   int beam_width;
   int frame; /* frames pushed since the last reset */
@@ -112,6 +111,7 @@ static double beam_total(const ctc_beam *b) {
 void rnn_ctc_decoder_free(rnn_ctc_decoder *d) {
   if (!d)
     return;
+  ctc_vote_free(d->vote);
   free(d->greedy_tokens);
   if (d->beams)
     for (int i = 0; i < d->beam_width; i++)
@@ -176,9 +176,27 @@ fail:
   return NULL;
 }
 
+rnn_ctc_decoder *rnn_ctc_decoder_new_voting(int num_symbols, int beam_width, int members,
+                                            int max_frames) {
+  if (members == 1 && max_frames >= 1)
+    return rnn_ctc_decoder_new(num_symbols, beam_width);
+  /* The outer decoder only checks the arguments and carries the vote. */
+  rnn_ctc_decoder *d = rnn_ctc_decoder_new(num_symbols, 1);
+  if (!d)
+    return NULL;
+  d->vote = ctc_vote_new(num_symbols, beam_width, members, max_frames);
+  if (!d->vote || beam_width < 1 || beam_width > 1024) {
+    rnn_ctc_decoder_free(d);
+    return NULL;
+  }
+  return d;
+}
+
 void rnn_ctc_decoder_reset(rnn_ctc_decoder *d) {
   if (!d)
     return;
+  if (d->vote)
+    ctc_vote_reset(d->vote);
   d->frame = 0;
   d->greedy_length = 0;
   d->greedy_previous = -1;
@@ -196,18 +214,11 @@ void rnn_ctc_decoder_reset(rnn_ctc_decoder *d) {
   }
 }
 
-static float clean_posterior(float p) {
-  /* NaN or negative posteriors carry no evidence; never let them poison the sums. */
-  if (!(p > 0.0f))
-    return 0.0f;
-  return p > 1.0f ? 1.0f : p;
-}
-
 static void greedy_push(rnn_ctc_decoder *d, const float *posteriors) {
   int best = 0;
-  float best_p = clean_posterior(posteriors[0]);
+  float best_p = rnn_ctc_clean_posterior(posteriors[0]);
   for (int k = 1; k < d->num_symbols; k++) {
-    float p = clean_posterior(posteriors[k]);
+    float p = rnn_ctc_clean_posterior(posteriors[k]);
     if (p > best_p) {
       best_p = p;
       best = k;
@@ -327,7 +338,7 @@ static void materialise(const rnn_ctc_decoder *d, const ctc_candidate *c, ctc_be
   if (c->span_origin == CTC_FROM_REPEAT && out->length > 0) {
     ctc_token *t = &out->tokens[out->length - 1];
     t->end_frame = d->frame + 1;
-    t->posterior_sum += clean_posterior(posteriors[t->symbol]);
+    t->posterior_sum += rnn_ctc_clean_posterior(posteriors[t->symbol]);
   } else if (c->span_origin == CTC_FROM_EXTEND) {
     /* The appended symbol is the prefix's last symbol, whichever beam contributed: the symbol
      * the candidate was created with, or the last symbol of the beam that is the prefix. */
@@ -337,7 +348,7 @@ static void materialise(const rnn_ctc_decoder *d, const ctc_candidate *c, ctc_be
     t->symbol = symbol;
     t->start_frame = d->frame;
     t->end_frame = d->frame + 1;
-    t->posterior_sum = clean_posterior(posteriors[symbol]);
+    t->posterior_sum = rnn_ctc_clean_posterior(posteriors[symbol]);
   }
   out->hash = c->hash;
   out->log_p_blank = c->log_p_blank;
@@ -346,7 +357,7 @@ static void materialise(const rnn_ctc_decoder *d, const ctc_candidate *c, ctc_be
 
 static void beam_push(rnn_ctc_decoder *d, const float *posteriors) {
   for (int k = 0; k < d->num_symbols; k++) {
-    float p = clean_posterior(posteriors[k]);
+    float p = rnn_ctc_clean_posterior(posteriors[k]);
     d->log_posteriors[k] = p > 0.0f ? logf(p) : -1e30f;
   }
   /* Only the slots filled last frame need clearing: large alphabets keep a large table. */
@@ -390,7 +401,9 @@ static void beam_push(rnn_ctc_decoder *d, const float *posteriors) {
 void rnn_ctc_decoder_push(rnn_ctc_decoder *d, const float *posteriors) {
   if (!d || !posteriors)
     return;
-  if (d->beam_width == 1)
+  if (d->vote)
+    ctc_vote_push(d->vote, posteriors);
+  else if (d->beam_width == 1)
     greedy_push(d, posteriors);
   else
     beam_push(d, posteriors);
@@ -415,6 +428,8 @@ int rnn_ctc_decoder_best(const rnn_ctc_decoder *d, rnn_ctc_token *tokens, int ma
     return 0;
   if (max < 0 || !tokens)
     max = 0;
+  if (d->vote)
+    return ctc_vote_best(d->vote, tokens, max, log_prob);
   if (d->beam_width == 1) {
     if (log_prob)
       *log_prob = d->greedy_log_prob;

@@ -187,6 +187,7 @@ typedef struct {
   rnn_head_kind head;
   int outputs;
   rnn_pool_kind pool;
+  int head_groups; /* 1 unless "arch.head.groups" says otherwise */
   int seq_norm; /* RNN_SEQUENCE_NORM_*: "input.normalization", which shapes layer 0's w_ih */
 } arch_desc;
 
@@ -237,7 +238,9 @@ static int arch_tensor_specs(const arch_desc *a, tensor_spec *specs) {
     in = a->hidden[l] * (a->bidirectional[l] ? 2 : 1);
   }
   if (a->head != RNN_HEAD_NONE) {
-    spec_set(&specs[n++], "head.w", PART_HEAD_W, 0, 0, 2, (uint64_t)a->outputs, (uint64_t)in);
+    /* a grouped head (rnn.h): each row reads its group's slice of the top output */
+    uint64_t hg = (uint64_t)(a->head_groups > 1 ? a->head_groups : 1);
+    spec_set(&specs[n++], "head.w", PART_HEAD_W, 0, 0, 2, (uint64_t)a->outputs, (uint64_t)in / hg);
     spec_set(&specs[n++], "head.b", PART_HEAD_B, 0, 0, 1, (uint64_t)a->outputs, 1);
   }
   return n;
@@ -447,7 +450,8 @@ static int arch_name(loader *ld, const meta_view *views, uint32_t n, const char 
 
 /* Whether an "arch." key is one this version defines for an architecture of `layers` layers. */
 static int arch_key_known(const uint8_t *key, uint32_t len, int layers) {
-  static const char *const top[] = {"arch.input_size", "arch.layers", "arch.head", "arch.outputs", "arch.pool"};
+  static const char *const top[] = {"arch.input_size", "arch.layers", "arch.head", "arch.outputs", "arch.pool",
+                                    "arch.head.groups"};
   for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
     if (bytes_equal_str(key, len, top[i])) return 1;
   if (!has_prefix(key, len, "arch.layer.")) return 0;
@@ -478,6 +482,28 @@ static int parse_groups(loader *ld, const meta_view *v, uint32_t n, arch_desc *a
     return fail(ld, "'%s' is %d, but the layer below has %d groups: a layer above a grouped layer must have "
                 "the same groups",
                 key, a->groups[l], a->groups[l - 1]);
+  return RNN_OK;
+}
+
+/* "arch.head.groups": optional (absent = 1); a grouped head needs a head, divides the outputs, and
+ * sits on a top layer with as many groups (rnn.h, grouped head). */
+static int parse_head_groups(loader *ld, const meta_view *v, uint32_t n, arch_desc *a) {
+  static const char key[] = "arch.head.groups";
+  a->head_groups = 1;
+  if (!find_meta(v, n, key))
+    return RNN_OK;
+  int rc = arch_int(ld, v, n, key, 1, MAX_ARCH_SIZE, &a->head_groups);
+  if (rc) return rc;
+  if (a->head_groups == 1)
+    return RNN_OK;
+  if (a->head == RNN_HEAD_NONE)
+    return fail(ld, "'%s' is %d, but 'arch.head' is none: only a head can be grouped", key, a->head_groups);
+  if (a->outputs % a->head_groups != 0)
+    return fail(ld, "'%s' is %d, which does not divide 'arch.outputs' %d", key, a->head_groups, a->outputs);
+  if (a->groups[a->layers - 1] != a->head_groups)
+    return fail(ld, "'%s' is %d, but the top layer has %d groups: a grouped head needs the top layer grouped "
+                "the same way",
+                key, a->head_groups, a->groups[a->layers - 1]);
   return RNN_OK;
 }
 
@@ -512,7 +538,7 @@ static int parse_arch(loader *ld, const meta_view *v, uint32_t n, arch_desc *a) 
                 a->outputs, arch_top_size(a));
   if (a->head != RNN_HEAD_NONE && a->outputs > MAX_ARCH_SIZE)
     return fail(ld, "'arch.outputs' is %d, it must be 1..%d", a->outputs, MAX_ARCH_SIZE);
-  return RNN_OK;
+  return parse_head_groups(ld, v, n, a);
 }
 
 static int parse_tensor_entry(loader *ld, cursor *c, uint64_t data_size, uint32_t index, tensor_view *t) {
@@ -729,6 +755,10 @@ static int build_model(loader *ld, const arch_desc *a, const meta_view *meta, ui
       build_fail(ld, rc, "head");
       goto error;
     }
+  }
+  if (a->head_groups > 1 && (rc = rnn_model_set_head_groups(m, a->head_groups))) {
+    build_fail(ld, rc, "head groups");
+    goto error;
   }
   if ((rc = rnn_model_finalize(m))) {
     build_fail(ld, rc, "parameters");
@@ -1077,6 +1107,7 @@ static void model_arch(const rnn_model *m, arch_desc *a) {
   a->head = m->head;
   a->pool = m->pool;
   a->outputs = m->head == RNN_HEAD_NONE ? rnn_model_top_size(m) : m->head_outputs;
+  a->head_groups = m->head_groups;
   a->seq_norm = m->seq_norm;
 }
 
@@ -1099,6 +1130,8 @@ static void write_arch_meta(wbuf *b, const arch_desc *a) {
   wb_meta_string(b, "arch.head", rnn_head_name(a->head));
   wb_meta_int(b, "arch.outputs", a->outputs);
   wb_meta_string(b, "arch.pool", rnn_pool_name(a->pool));
+  if (a->head_groups > 1) /* only then, as for the layers' groups */
+    wb_meta_int(b, "arch.head.groups", a->head_groups);
 }
 
 /* User metadata in insertion order; "arch." keys and "input.normalization" are the format's own and are
@@ -1181,6 +1214,7 @@ static int serialize(const rnn_model *m, void **data, size_t *size, save_error *
   uint32_t meta_count = (uint32_t)(5 + 3 * a.layers);
   for (int l = 0; l < a.layers; l++)
     if (a.groups[l] > 1) meta_count++; /* arch.layer.N.groups */
+  if (a.head_groups > 1) meta_count++;  /* arch.head.groups */
   write_arch_meta(&meta, &a);
   /* Written only when on, right after the architecture: a model without the mode gives the same
    * bytes as before the key existed. */

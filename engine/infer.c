@@ -278,17 +278,33 @@ static void softmax_row(const rnn_kernel_ops *k, float *v, int n) {
     v[i] *= inv;
 }
 
-/* The head's activation on rows x O logits. */
-static void head_activate(const rnn_kernel_ops *k, rnn_head_kind head, float *v, int rows, int O) {
-  for (int r = 0; r < rows; r++) {
-    if (head == RNN_HEAD_SIGMOID)
-      k->sigmoid(v + (size_t)r * (size_t)O, O);
-    else if (head == RNN_HEAD_SOFTMAX)
-      softmax_row(k, v + (size_t)r * (size_t)O, O);
-  }
+/* The head's activation on rows x O logits, on each of the g heads' O/g outputs on its own. */
+static void head_activate(const rnn_kernel_ops *k, rnn_head_kind head, float *v, int rows, int O,
+                          int groups) {
+  int Og = O / groups;
+  for (int r = 0; r < rows; r++)
+    for (int j = 0; j < groups; j++) {
+      float *part = v + (size_t)r * (size_t)O + (size_t)j * (size_t)Og;
+      if (head == RNN_HEAD_SIGMOID)
+        k->sigmoid(part, Og);
+      else if (head == RNN_HEAD_SOFTMAX)
+        softmax_row(k, part, Og);
+    }
 }
 
-/* out[rows][O] = head(Y[rows][D]) (or a copy of Y without a head). */
+/* out[rows][Og] (row stride O) += W[Og][cols] applied to rows of X (row stride ldx). */
+static void head_product(const rnn_kernel_ops *k, const float *W, int ldw, int Og, int cols,
+                         const float *X, int ldx, int rows, float *out, int O) {
+  if (rows == 1)
+    k->gemv_acc(W, ldw, Og, cols, X, out);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, Og, cols, 1.0f, X, ldx, W, ldw, 1.0f,
+                out, O);
+}
+
+/* out[rows][O] = head(Y[rows][D]) (or a copy of Y without a head). A grouped head (rnn.h): head j
+ * reads group j's forward units and, for a bidirectional top, its backward units (the second half
+ * of its head.w columns), which are not next to each other in Y. */
 static void apply_head(const rnn_kernel_ops *k, const rnn_model *m, const float *Y, int rows,
                        float *out) {
   int D = rnn_model_top_size(m);
@@ -296,15 +312,25 @@ static void apply_head(const rnn_kernel_ops *k, const rnn_model *m, const float 
     memcpy(out, Y, (size_t)rows * (size_t)D * sizeof(float));
     return;
   }
-  int O = m->head_outputs;
+  int O = m->head_outputs, g = m->head_groups;
   const float *W = m->params + m->head_w, *b = m->params + m->head_b;
   for (int r = 0; r < rows; r++)
     memcpy(out + (size_t)r * (size_t)O, b, (size_t)O * sizeof(float));
-  if (rows == 1)
-    k->gemv_acc(W, D, O, D, Y, out);
-  else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, O, D, 1.0f, Y, D, W, D, 1.0f, out, O);
-  head_activate(k, m->head, out, rows, O);
+  if (g == 1) {
+    head_product(k, W, D, O, D, Y, D, rows, out, O);
+  } else {
+    const rnn_layer *top = &m->layers[m->num_layers - 1];
+    int Og = O / g, Hg = top->hidden_size / g, cols = D / g;
+    for (int j = 0; j < g; j++) {
+      const float *Wj = W + (size_t)j * (size_t)Og * (size_t)cols;
+      float *oj = out + (size_t)j * (size_t)Og;
+      head_product(k, Wj, cols, Og, Hg, Y + (size_t)j * (size_t)Hg, D, rows, oj, O);
+      if (top->bidirectional)
+        head_product(k, Wj + Hg, cols, Og, Hg, Y + (size_t)top->hidden_size + (size_t)j * (size_t)Hg,
+                     D, rows, oj, O);
+    }
+  }
+  head_activate(k, m->head, out, rows, O, g);
 }
 
 /* The first layer's input for rows frames (rows x first_layer_width(m) into out): the per-sequence

@@ -109,6 +109,7 @@ rnn_model *rnn_model_new(int input_size) {
   atomic_init(&m->refcount, 1);
   m->input_size = input_size;
   m->head = RNN_HEAD_NONE;
+  m->head_groups = 1;
   m->pool = RNN_POOL_LAST;
   return m;
 }
@@ -183,6 +184,25 @@ int rnn_model_set_head(rnn_model *m, rnn_head_kind head, int outputs, rnn_pool_k
   return RNN_OK;
 }
 
+int rnn_model_set_head_groups(rnn_model *m, int groups) {
+  if (!m)
+    return RNN_EINVAL;
+  if (m->finalized)
+    return RNN_ESTATE;
+  if (groups < 1 || m->num_layers == 0)
+    return RNN_EINVAL;
+  if (groups > 1 && (m->head == RNN_HEAD_NONE || m->head_outputs % groups != 0 ||
+                     m->layers[m->num_layers - 1].groups != groups))
+    return RNN_EINVAL;
+  m->head_groups = groups;
+  return RNN_OK;
+}
+
+int rnn_model_head_groups(const rnn_model *m) { return m ? m->head_groups : 1; }
+
+/* Columns of head.w: the whole top output, or one group's slice of it (rnn.h). */
+static int head_cols(const rnn_model *m) { return rnn_model_top_size(m) / m->head_groups; }
+
 /* Appends a tensor view at *offset: a matrix [rows][cols] (ndim 2) or a vector [rows] (ndim 1,
  * cols 1). */
 static void add_tensor(rnn_model *m, const char *name, int ndim, int rows, int cols, size_t *offset) {
@@ -207,6 +227,11 @@ int rnn_model_finalize(rnn_model *m) {
   for (int li = 1; li < m->num_layers; li++)
     if (m->layers[li - 1].groups > 1 && m->layers[li].groups != m->layers[li - 1].groups)
       return RNN_EINVAL;
+  /* a grouped head needs a head and the top layer grouped the same way (layers may have changed
+   * since rnn_model_set_head_groups) */
+  if (m->head_groups > 1 && (m->head == RNN_HEAD_NONE || m->head_outputs % m->head_groups != 0 ||
+                             m->layers[m->num_layers - 1].groups != m->head_groups))
+    return RNN_EINVAL;
 
   size_t off = 0;
   m->num_tensors = 0;
@@ -233,7 +258,7 @@ int rnn_model_finalize(rnn_model *m) {
   }
   if (m->head != RNN_HEAD_NONE) {
     m->head_w = off;
-    add_tensor(m, "head.w", 2, m->head_outputs, rnn_model_top_size(m), &off);
+    add_tensor(m, "head.w", 2, m->head_outputs, head_cols(m), &off);
     m->head_b = off;
     add_tensor(m, "head.b", 1, m->head_outputs, 1, &off);
   }
@@ -286,8 +311,8 @@ void rnn_model_init_weights(rnn_model *m, uint64_t seed) {
   }
   if (m->head != RNN_HEAD_NONE) {
     /* Glorot (Xavier) uniform: limit sqrt(6 / (fan_in + fan_out)); bias zero. */
-    int d = rnn_model_top_size(m);
-    double limit = sqrt(6.0 / (double)(d + m->head_outputs));
+    int d = head_cols(m);
+    double limit = sqrt(6.0 / (double)(d + m->head_outputs / m->head_groups));
     fill_uniform(m->params + m->head_w, (size_t)m->head_outputs * (size_t)d, limit, &rng);
     memset(m->params + m->head_b, 0, (size_t)m->head_outputs * sizeof(float));
   }

@@ -55,6 +55,7 @@ struct rnn_model {
 
   rnn_head_kind head;
   int head_outputs; /* O */
+  int head_groups;  /* g: 1, or the top layer's groups (grouped head, rnn.h) */
   rnn_pool_kind pool;
   size_t head_w, head_b; /* offsets into params, valid when head != NONE */
 

@@ -121,6 +121,19 @@ int rnn_model_finalize(rnn_model *m);
  * "grouped layers are inference-only"). Stored as "arch.layer.N.groups" (docs/model-format.md). */
 int rnn_model_set_layer_groups(rnn_model *m, int layer, int groups);
 int rnn_model_layer_groups(const rnn_model *m, int layer); /* 1 for a dense layer; 0 for a bad index */
+/* Grouped head, inference only: the head splits into g heads side by side, head j reading only
+ * group j of the top layer's output (as a grouped layer above reads it) and writing outputs
+ * j*O/g .. (j+1)*O/g-1; the activation (softmax, sigmoid) applies to each head's O/g outputs on
+ * its own. The model's outputs are then g members' outputs side by side, not their average: what
+ * an ensemble of CTC transcribers needs, whose members place their symbol spikes on different
+ * frames, so that averaging their frames blurs the spikes (rnn_ctc_decoder_new_voting combines
+ * their decoded symbols instead). head.w is [O][D/g]: row r reads group r / (O/g)'s slice of the
+ * top output, [fwd units of the group | bwd units of the group]. Set after rnn_model_set_head and
+ * the top layer's groups, before finalize: g must divide O, the head must not be none and the top
+ * layer must have g groups (RNN_EINVAL otherwise; RNN_ESTATE after finalize). Stored as
+ * "arch.head.groups" (docs/model-format.md). */
+int rnn_model_set_head_groups(rnn_model *m, int groups);
+int rnn_model_head_groups(const rnn_model *m); /* 1 for a dense head (or none) */
 
 /* PyTorch's default init (uniform +-1/sqrt(H)) for cells, Glorot-uniform for the head; seeded. */
 void rnn_model_init_weights(rnn_model *m, uint64_t seed);
@@ -381,6 +394,26 @@ void rnn_ctc_decoder_push(rnn_ctc_decoder *d, const float *posteriors);
 /* Current best hypothesis; returns the count (<= max), tokens with spans and confidences. */
 int rnn_ctc_decoder_best(const rnn_ctc_decoder *d, rnn_ctc_token *tokens, int max,
                          double *log_prob);
+
+/* Voting over the members of an ensemble of transcribers (a model with a grouped head: each frame
+ * is `members` posterior vectors of num_symbols side by side). Each member is decoded on its own
+ * (beam_width as above); rnn_ctc_decoder_best then combines their best hypotheses position by
+ * position, ROVER-style without time alignment, since CTC members of one recipe nearly always
+ * agree on how many symbols were said and disagree on which:
+ *   1. the length said by most members wins (a tie: the first member's among the tied lengths);
+ *   2. each member of that length describes its i-th symbol by its mean posteriors over the
+ *      symbol's frames, renormalised over the non-blank symbols; the sum of these descriptions
+ *      over the members names the i-th symbol (a tie: the first such member's symbol);
+ *   3. its span is the union of those members' spans, its confidence the members' mean posterior
+ *      of the chosen symbol over their spans; log_prob is the first chosen member's.
+ * max_frames frames of posteriors are kept for steps 2 and 3 (allocated here: push never
+ * allocates); a symbol past them votes for itself alone, with its own confidence. Streaming users
+ * reset at each utterance. rnn_ctc_decoder_push/best/reset/free work on it as on any decoder; best
+ * uses scratch memory inside the decoder, so one decoder is not for two threads at once. NULL on a
+ * bad argument (members outside 1..256, max_frames < 1, or as rnn_ctc_decoder_new) or out of
+ * memory; members == 1 gives a plain decoder. */
+rnn_ctc_decoder *rnn_ctc_decoder_new_voting(int num_symbols, int beam_width, int members,
+                                            int max_frames);
 
 #ifdef __cplusplus
 }

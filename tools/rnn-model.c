@@ -279,6 +279,9 @@ static void print_architecture(const rnn_model *m) {
   rnn_head_kind head = rnn_model_head(m);
   if (head == RNN_HEAD_NONE)
     printf("  head                         none (output = top layer's hidden output)\n");
+  else if (rnn_model_head_groups(m) > 1)
+    printf("  head                         %d heads side by side (one per group), %s, %d outputs each\n",
+           rnn_model_head_groups(m), rnn_head_name(head), rnn_model_output_size(m) / rnn_model_head_groups(m));
   else
     printf("  head                         dense, %s, %d outputs\n", rnn_head_name(head),
            rnn_model_output_size(m));

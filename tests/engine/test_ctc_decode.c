@@ -293,6 +293,170 @@ static void test_beam_exact(void) {
   }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Voting over an ensemble's members (rnn_ctc_decoder_new_voting): frames are M x K posteriors.
+ * ------------------------------------------------------------------------------------------- */
+#define VT 7 /* frames per test sequence */
+
+/* One member's frames from a symbol per frame: the symbol gets p, the rest shares 1 - p. */
+static void member_frames(float (*frames)[K], const int *symbols, const float *p) {
+  for (int t = 0; t < VT; t++)
+    for (int k = 0; k < K; k++)
+      frames[t][k] = k == symbols[t] ? p[t] : (1.0f - p[t]) / (K - 1);
+}
+
+/* Decodes M members' frames ([member][frame][K]) by voting; returns the token count. */
+static int vote(int M, float (*frames)[VT][K], int beam, int max_frames, rnn_ctc_token *tok, int max) {
+  rnn_ctc_decoder *d = rnn_ctc_decoder_new_voting(K, beam, M, max_frames);
+  CHECK(d != NULL);
+  if (!d)
+    return -1;
+  float row[8 * K];
+  for (int t = 0; t < VT; t++) {
+    for (int m = 0; m < M; m++)
+      memcpy(row + m * K, frames[m][t], sizeof(float) * K);
+    rnn_ctc_decoder_push(d, row);
+  }
+  int n = rnn_ctc_decoder_best(d, tok, max, NULL);
+  rnn_ctc_decoder_free(d);
+  return n;
+}
+
+static void test_vote_arguments(void) {
+  CHECK(rnn_ctc_decoder_new_voting(K, 1, 0, 10) == NULL);
+  CHECK(rnn_ctc_decoder_new_voting(K, 1, 3, 0) == NULL);
+  CHECK(rnn_ctc_decoder_new_voting(K, 0, 3, 10) == NULL);
+  CHECK(rnn_ctc_decoder_new_voting(1, 1, 3, 10) == NULL);
+  rnn_ctc_decoder *d = rnn_ctc_decoder_new_voting(K, 1, 1, 10); /* one member: a plain decoder */
+  CHECK(d != NULL);
+  rnn_ctc_decoder_free(d);
+}
+
+/* Identical members decode as one member alone: same symbols, spans and confidences. */
+static void test_vote_identical(int beam) {
+  static const int sym[VT] = {0, 1, 1, 0, 2, 0, 3};
+  static const float p[VT] = {0.9f, 0.8f, 0.7f, 0.9f, 0.85f, 0.9f, 0.6f};
+  float frames[3][VT][K];
+  for (int m = 0; m < 3; m++)
+    member_frames(frames[m], sym, p);
+  rnn_ctc_token one[8], three[8];
+  rnn_ctc_decoder *d = rnn_ctc_decoder_new(K, beam);
+  push_all(d, frames[0], VT);
+  int n1 = rnn_ctc_decoder_best(d, one, 8, NULL);
+  rnn_ctc_decoder_free(d);
+  int n3 = vote(3, frames, beam, 100, three, 8);
+  CHECK_MSG(n1 == 3 && n3 == n1, "beam %d: %d and %d tokens", beam, n1, n3);
+  for (int i = 0; i < n1 && i < n3; i++) {
+    CHECK(three[i].symbol == one[i].symbol);
+    CHECK(three[i].start_frame == one[i].start_frame && three[i].end_frame == one[i].end_frame);
+    CHECK_NEAR(three[i].confidence, one[i].confidence, 1e-6);
+  }
+}
+
+/* Two members against one: the majority's symbol, the union of the voters' spans, and their mean
+ * posterior of the chosen symbol as the confidence. */
+static void test_vote_majority(void) {
+  static const int a[VT] = {0, 1, 0, 0, 2, 2, 0}; /* "a b" */
+  static const int b[VT] = {1, 0, 0, 2, 2, 0, 0}; /* "a b", a frame earlier */
+  static const int c[VT] = {0, 1, 0, 0, 3, 0, 0}; /* "a c" */
+  static const float p[VT] = {0.8f, 0.8f, 0.8f, 0.8f, 0.8f, 0.8f, 0.8f};
+  float frames[3][VT][K];
+  member_frames(frames[0], a, p);
+  member_frames(frames[1], b, p);
+  member_frames(frames[2], c, p);
+  rnn_ctc_token tok[8];
+  int n = vote(3, frames, 1, 100, tok, 8);
+  CHECK(n == 2);
+  if (n != 2)
+    return;
+  CHECK(tok[0].symbol == 1 && tok[1].symbol == 2);
+  CHECK(tok[0].start_frame == 0 && tok[0].end_frame == 2); /* members: [1,2), [0,1), [1,2) */
+  CHECK(tok[1].start_frame == 3 && tok[1].end_frame == 6); /* [4,6), [3,5), [4,5) */
+  /* b over the members' spans: 0.8 (a), 0.8 (b), and c's [4,5): 0.2/3 */
+  CHECK_NEAR(tok[1].confidence, (0.8 + 0.8 + 0.2 / 3) / 3, 1e-6);
+}
+
+/* The vote weighs what each member heard, not only its best symbol: two members that hesitated
+ * between b and c (b by a hair) lose to one that is sure of c. */
+static void test_vote_soft(void) {
+  float frames[3][VT][K];
+  for (int m = 0; m < 3; m++)
+    for (int t = 0; t < VT; t++) {
+      float *f = frames[m][t];
+      if (t != 3) {
+        f[0] = 0.97f, f[1] = f[2] = f[3] = 0.01f;
+      } else if (m < 2) {
+        f[0] = 0.02f, f[1] = 0.02f, f[2] = 0.50f, f[3] = 0.46f;
+      } else {
+        f[0] = 0.01f, f[1] = 0.01f, f[2] = 0.02f, f[3] = 0.96f;
+      }
+    }
+  rnn_ctc_token tok[4];
+  int n = vote(3, frames, 1, 100, tok, 4);
+  CHECK(n == 1 && tok[0].symbol == 3);
+  /* Without the sure member, the hesitant pair decides: b. */
+  n = vote(2, frames, 1, 100, tok, 4);
+  CHECK(n == 1 && tok[0].symbol == 2);
+}
+
+/* The length most members decoded wins, and only they vote; a tie goes to the first member. */
+static void test_vote_lengths(void) {
+  static const int two[VT] = {0, 1, 0, 0, 2, 0, 0};   /* "a b" */
+  static const int three[VT] = {0, 3, 0, 3, 0, 3, 0}; /* "c c c" */
+  static const int three2[VT] = {0, 1, 0, 2, 0, 3, 0}; /* "a b c" */
+  static const float p[VT] = {0.9f, 0.9f, 0.9f, 0.9f, 0.9f, 0.9f, 0.9f};
+  float frames[3][VT][K];
+  member_frames(frames[0], two, p);
+  member_frames(frames[1], three, p);
+  member_frames(frames[2], three2, p);
+  rnn_ctc_token tok[8];
+  int n = vote(3, frames, 1, 100, tok, 8);
+  CHECK(n == 3); /* "a b" was outvoted on length; "c c c" and "a b c" tie on each symbol... */
+  if (n == 3)
+    CHECK(tok[0].symbol == 3 && tok[1].symbol == 3 && tok[2].symbol == 3); /* ...and the first wins */
+  n = vote(2, frames, 1, 100, tok, 8); /* "a b" against "c c c": the first member's length */
+  CHECK(n == 2 && tok[0].symbol == 1 && tok[1].symbol == 2);
+  CHECK(vote(3, frames, 1, 100, tok, 1) == 1); /* at most max tokens */
+}
+
+/* Past max_frames, the members' symbols still decode; a token there votes for its own symbol. */
+static void test_vote_past_history(void) {
+  static const int a[VT] = {0, 1, 0, 0, 0, 2, 0};
+  static const int c[VT] = {0, 1, 0, 0, 0, 3, 0};
+  static const float p[VT] = {0.9f, 0.9f, 0.9f, 0.9f, 0.9f, 0.6f, 0.9f};
+  float frames[3][VT][K];
+  member_frames(frames[0], a, p);
+  member_frames(frames[1], c, p);
+  member_frames(frames[2], c, p);
+  rnn_ctc_token tok[4];
+  int n = vote(3, frames, 1, 4, tok, 4); /* frames 4.. are not kept */
+  CHECK(n == 2 && tok[0].symbol == 1 && tok[1].symbol == 3);
+  if (n == 2) /* the first member's "b" has no posterior of c to show */
+    CHECK_NEAR(tok[1].confidence, (0.0 + 0.6 + 0.6) / 3, 1e-6);
+}
+
+static void test_vote_no_allocation(int beam) {
+  rnn_ctc_decoder *d = rnn_ctc_decoder_new_voting(K, beam, 3, 500);
+  CHECK(d != NULL);
+  if (!d)
+    return;
+  unsigned long long seed = 7;
+  float p[3 * K];
+  rnn_ctc_token tok[64];
+  long before = allocations;
+  for (int t = 0; t < 2000; t++) {
+    for (int i = 0; i < 3 * K; i++)
+      p[i] = test_uniform(&seed, 0.0f, 1.0f);
+    rnn_ctc_decoder_push(d, p);
+    if (t % 10 == 0)
+      rnn_ctc_decoder_best(d, tok, 64, NULL);
+    if (t % 700 == 699)
+      rnn_ctc_decoder_reset(d);
+  }
+  CHECK_MSG(allocations == before, "beam %d: %ld allocations while voting", beam, allocations - before);
+  rnn_ctc_decoder_free(d);
+}
+
 int main(void) {
   test_arguments();
   for (int beam = 1; beam <= 16; beam *= 2) {
@@ -304,5 +468,14 @@ int main(void) {
   test_beam_beats_greedy();
   test_beam_merges_alignments();
   test_beam_exact();
+  test_vote_arguments();
+  for (int beam = 1; beam <= 4; beam *= 2) {
+    test_vote_identical(beam);
+    test_vote_no_allocation(beam);
+  }
+  test_vote_majority();
+  test_vote_soft();
+  test_vote_lengths();
+  test_vote_past_history();
   return test_summary("test_ctc_decode");
 }

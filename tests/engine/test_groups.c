@@ -1,6 +1,8 @@
-/* Grouped recurrent layers (rnn.h): a grouped model computes exactly what its zero-padded dense
- * equivalent computes, on every inference path (sequence, pooled, batch, streaming), for every
- * cell, uni- and bidirectional, 1-3 layers, 1-4 groups; and the API refuses what it must.
+/* Grouped recurrent layers and grouped heads (rnn.h): a grouped model computes exactly what its
+ * zero-padded dense equivalent computes, on every inference path (sequence, pooled, batch,
+ * streaming), for every cell, uni- and bidirectional, 1-3 layers, 1-4 groups, with no head, a
+ * dense head or a grouped head; a grouped softmax head is a softmax per group; and the API
+ * refuses what it must.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>
@@ -16,6 +18,9 @@
  * CPUs without AVX-512 take. */
 void rnn_gemm_force_blas(int on);
 
+enum { NO_HEAD, DENSE_HEAD, GROUPED_HEAD };
+#define HEAD_OUT 3 /* outputs of the dense head, and of each head of a grouped one */
+
 typedef struct {
   rnn_cell_kind cell;
   int layers, bidir, groups, head;
@@ -29,8 +34,13 @@ static rnn_model *build(const arch *a, int grouped, int input) {
   if (grouped)
     for (int l = 0; l < a->layers; l++)
       CHECK(rnn_model_set_layer_groups(m, l, a->groups) == RNN_OK);
-  if (a->head)
-    CHECK(rnn_model_set_head(m, RNN_HEAD_SOFTMAX, 3, RNN_POOL_LAST) == RNN_OK);
+  if (a->head == DENSE_HEAD)
+    CHECK(rnn_model_set_head(m, RNN_HEAD_SOFTMAX, HEAD_OUT, RNN_POOL_LAST) == RNN_OK);
+  /* linear, so that the dense equivalent (one activation over every output) is exact */
+  if (a->head == GROUPED_HEAD)
+    CHECK(rnn_model_set_head(m, RNN_HEAD_LINEAR, HEAD_OUT * a->groups, RNN_POOL_LAST) == RNN_OK);
+  if (a->head == GROUPED_HEAD && grouped)
+    CHECK(rnn_model_set_head_groups(m, a->groups) == RNN_OK);
   CHECK(rnn_model_finalize(m) == RNN_OK);
   return m;
 }
@@ -77,10 +87,24 @@ static rnn_model *dense_equivalent(rnn_model *g, const arch *a, int input) {
       memcpy(db, gb, n * sizeof(float));
     }
   }
-  if (a->head) {
+  if (a->head == DENSE_HEAD) {
     size_t n;
     float *dw = rnn_model_tensor(d, "head.w", &n);
     memcpy(dw, rnn_model_tensor(g, "head.w", NULL), n * sizeof(float));
+  }
+  if (a->head == GROUPED_HEAD) { /* head j's row reads [fwd units of group j | bwd units of group j] */
+    const int H = a->hidden[a->layers - 1], Hg = H / ng, D = H * (1 + a->bidir), cols = D / ng;
+    float *dw = rnn_model_tensor(d, "head.w", NULL);
+    const float *gw = rnn_model_tensor(g, "head.w", NULL);
+    for (int r = 0; r < HEAD_OUT * ng; r++) {
+      int j = r / HEAD_OUT;
+      for (int half = 0; half < 1 + a->bidir; half++)
+        for (int c = 0; c < Hg; c++)
+          dw[(size_t)r * D + (size_t)(half * H + j * Hg + c)] = gw[(size_t)r * cols + (size_t)(half * Hg + c)];
+    }
+  }
+  if (a->head != NO_HEAD) {
+    size_t n;
     float *dbias = rnn_model_tensor(d, "head.b", &n);
     memcpy(dbias, rnn_model_tensor(g, "head.b", NULL), n * sizeof(float));
   }
@@ -173,6 +197,7 @@ static void compare(const arch *a, unsigned long long seed) {
   if (r) {
     for (int l = 0; l < a->layers; l++)
       CHECK(rnn_model_layer_groups(r, l) == a->groups);
+    CHECK(rnn_model_head_groups(r) == (a->head == GROUPED_HEAD ? a->groups : 1));
     float *orr = calloc((size_t)T * O, sizeof(float));
     CHECK(rnn_forward_sequence(r, x[0], T, orr) == RNN_OK);
     CHECK(memcmp(orr, og, (size_t)T * O * sizeof(float)) == 0);
@@ -200,7 +225,7 @@ static void test_equivalence(void) {
       for (int bidir = 0; bidir <= 1; bidir++)
         for (int groups = 1; groups <= 4; groups++) {
           /* hidden sizes 12 and 24 divide by every g in 1..4; sizes differ between layers */
-          arch a = {cells[c], layers, bidir, groups, (int)((seed % 2) == 0), {12, 24, 12}};
+          arch a = {cells[c], layers, bidir, groups, (int)(seed % 3), {12, 24, 12}};
           compare(&a, seed++);
         }
   /* larger groups (40 units): the SIMD kernels' and the packed GEMM's full-width paths */
@@ -208,6 +233,81 @@ static void test_equivalence(void) {
   compare(&big, 99);
   arch big_lstm = {RNN_CELL_LSTM, 2, 0, 2, 1, {96, 96, 0}};
   compare(&big_lstm, 100);
+  arch big_heads = {RNN_CELL_GRU, 2, 0, 3, GROUPED_HEAD, {192, 192, 0}}; /* a CTC ensemble's shape */
+  compare(&big_heads, 101);
+  arch big_bidir_heads = {RNN_CELL_GRU, 2, 1, 4, GROUPED_HEAD, {160, 160, 0}};
+  compare(&big_bidir_heads, 102);
+}
+
+/* A grouped softmax head is a softmax over each head's outputs: each group's outputs sum to 1 and
+ * equal the softmax of the same model's linear logits of that group. */
+static void test_grouped_softmax(void) {
+  const int input = 4, T = 6, g = 3, O = HEAD_OUT * g;
+  rnn_model *m[2];
+  for (int i = 0; i < 2; i++) {
+    m[i] = rnn_model_new(input);
+    CHECK(rnn_model_add_layer(m[i], RNN_CELL_GRU, 9, 0) == RNN_OK);
+    CHECK(rnn_model_set_layer_groups(m[i], 0, g) == RNN_OK);
+    CHECK(rnn_model_set_head(m[i], i ? RNN_HEAD_SOFTMAX : RNN_HEAD_LINEAR, O, RNN_POOL_MEAN) == RNN_OK);
+    CHECK(rnn_model_set_head_groups(m[i], g) == RNN_OK);
+    CHECK(rnn_model_finalize(m[i]) == RNN_OK);
+    rnn_model_init_weights(m[i], 5); /* the same weights: the same shapes and seed */
+  }
+  float x[6 * 4], logits[6 * 9], probs[6 * 9], pooled[9];
+  unsigned long long s = 11;
+  for (int i = 0; i < T * input; i++)
+    x[i] = test_uniform(&s, -2.0f, 2.0f);
+  CHECK(rnn_forward_sequence(m[0], x, T, logits) == RNN_OK);
+  CHECK(rnn_forward_sequence(m[1], x, T, probs) == RNN_OK);
+  for (int t = 0; t < T; t++)
+    for (int j = 0; j < g; j++) {
+      const float *z = logits + t * O + j * HEAD_OUT, *p = probs + t * O + j * HEAD_OUT;
+      double sum = 0.0, mx = z[0];
+      for (int k = 1; k < HEAD_OUT; k++)
+        mx = z[k] > mx ? z[k] : mx;
+      for (int k = 0; k < HEAD_OUT; k++)
+        sum += exp(z[k] - mx);
+      for (int k = 0; k < HEAD_OUT; k++)
+        CHECK_NEAR(p[k], exp(z[k] - mx) / sum, 1e-6);
+    }
+  /* pooled: the mean of each group's logits, then its softmax; each group sums to 1 */
+  CHECK(rnn_forward_pooled(m[1], x, T, pooled) == RNN_OK);
+  for (int j = 0; j < g; j++)
+    CHECK_NEAR(pooled[j * HEAD_OUT] + pooled[j * HEAD_OUT + 1] + pooled[j * HEAD_OUT + 2], 1.0, 1e-6);
+  rnn_model_unref(m[0]);
+  rnn_model_unref(m[1]);
+}
+
+static void test_head_group_refusals(void) {
+  rnn_model *m = rnn_model_new(4);
+  CHECK(rnn_model_set_head_groups(m, 2) == RNN_EINVAL); /* no layer yet */
+  CHECK(rnn_model_add_layer(m, RNN_CELL_GRU, 12, 0) == RNN_OK);
+  CHECK(rnn_model_set_layer_groups(m, 0, 3) == RNN_OK);
+  CHECK(rnn_model_set_head_groups(m, 3) == RNN_EINVAL); /* no head */
+  CHECK(rnn_model_set_head(m, RNN_HEAD_SOFTMAX, 10, RNN_POOL_LAST) == RNN_OK);
+  CHECK(rnn_model_set_head_groups(m, 3) == RNN_EINVAL); /* 3 does not divide 10 */
+  CHECK(rnn_model_set_head(m, RNN_HEAD_SOFTMAX, 6, RNN_POOL_LAST) == RNN_OK);
+  CHECK(rnn_model_set_head_groups(m, 2) == RNN_EINVAL); /* the top layer has 3 groups */
+  CHECK(rnn_model_set_head_groups(m, 0) == RNN_EINVAL);
+  CHECK(rnn_model_set_head_groups(NULL, 3) == RNN_EINVAL);
+  CHECK(rnn_model_head_groups(m) == 1);
+  CHECK(rnn_model_set_head_groups(m, 3) == RNN_OK);
+  CHECK(rnn_model_head_groups(m) == 3);
+  /* the head changed under the grouped head: finalize refuses */
+  CHECK(rnn_model_set_head(m, RNN_HEAD_SOFTMAX, 7, RNN_POOL_LAST) == RNN_OK);
+  CHECK(rnn_model_finalize(m) == RNN_EINVAL);
+  CHECK(rnn_model_set_head(m, RNN_HEAD_SOFTMAX, 6, RNN_POOL_LAST) == RNN_OK);
+  CHECK(rnn_model_finalize(m) == RNN_OK);
+  CHECK(rnn_model_set_head_groups(m, 1) == RNN_ESTATE);
+  const char *name;
+  int dims[2];
+  for (int i = 0; i < rnn_model_num_tensors(m); i++)
+    if (rnn_model_tensor_info(m, i, &name, NULL, dims, NULL) == RNN_OK && !strcmp(name, "head.w"))
+      CHECK(dims[0] == 6 && dims[1] == 4); /* each row reads its group's 4 units */
+  rnn_model *c = rnn_model_clone(m);
+  CHECK(c && rnn_model_head_groups(c) == 3);
+  rnn_model_unref(c);
+  rnn_model_unref(m);
 }
 
 static void test_refusals(void) {
@@ -289,6 +389,8 @@ static void test_refusals(void) {
 
 int main(void) {
   test_refusals();
+  test_head_group_refusals();
+  test_grouped_softmax();
   test_equivalence();
   rnn_gemm_force_blas(1);
   test_equivalence();
