@@ -9,10 +9,21 @@ further, or read by software that predates grouped layers).
 
 The members must be the same kind of model: the same features and labels (every `features.*`,
 `labels`, `alphabet` and `task` key equal), the same number of layers with the same cell and
-direction each (hidden sizes may differ), and the same head and pooling. The output averages the
-members' head logits (before the softmax or sigmoid; a geometric mean of their probabilities):
-frame by frame for per-frame and CTC models, before or after mean pooling alike, since both are
-linear.
+direction each (hidden sizes may differ), and the same head and pooling. For classification and
+per-frame models the output averages the members' head logits (before the softmax or sigmoid; a
+geometric mean of their probabilities), before or after mean pooling alike, since both are linear.
+
+Transcription (CTC) members (`task` = `transcription`, or an `alphabet` without a `task`) are not
+averaged: the output has a grouped head (`arch.head.groups` = the number of members,
+docs/model-format.md), head k being member k's own head, weights and bias unchanged, so the merged
+model outputs the members' posteriors side by side (N x the alphabet's size per frame; `alphabet`
+still names one head's outputs) and a voting CTC decoder (rnn_ctc_decoder_new_voting, engine/rnn.h)
+combines the members' decoded symbols. Why: CTC members put their symbol spikes on different
+frames, so averaging their frames blurs each member's spikes into the others' blanks. Measured on
+the digits-ctc george fold (models/README.md): the logit-averaged merge of three CTC members gave
+37.9 % DER, against 18.3-19.7 % for the members alone. A grouped head needs grouped layers, so
+transcription members must be equally shaped and are refused with --dense (a dense head over
+block-diagonal layers would still apply one softmax across all the members' outputs).
 
 Members may differ in per-sequence normalisation (`input.normalization`: absent or `none`, or
 `sequence`). Why: members trained without it and members trained with it make different mistakes
@@ -110,6 +121,12 @@ def _check_compatible(models, paths):
         _input_normalization(m, p)
 
 
+def is_transcription(m):
+    """Whether the model is a CTC transcriber (its frames' outputs are CTC posteriors)."""
+    task = m.meta.get("task")
+    return task == "transcription" or (task is None and "alphabet" in m.meta)
+
+
 def _input_normalization(m, path):
     """The member's per-sequence normalisation mode, "none" (also when absent) or "sequence"."""
     mode = m.meta.get(rnnfile.INPUT_NORMALIZATION_KEY, "none")
@@ -160,6 +177,15 @@ def _same_shapes(models):
     return all(len(set(m.layers[n].hidden for m in models)) == 1 for n in range(len(models[0].layers)))
 
 
+def _separate_heads(out, models):
+    """Head k of the grouped head is member k's head, unchanged: rows k*O .. (k+1)*O-1 read group k
+    of the top output, which is member k's [fwd, bwd] output, in the member's own column order."""
+    o = models[0].outputs
+    for k, m in enumerate(models):
+        out.tensors["head.w"][k * o:(k + 1) * o] = m.tensors["head.w"]
+        out.tensors["head.b"][k * o:(k + 1) * o] = m.tensors["head.b"]
+
+
 def _average_heads(out, models, hidden):
     top = models[0].layers[-1]
     for k, m in enumerate(models):
@@ -170,13 +196,17 @@ def _average_heads(out, models, hidden):
 
 def merge_grouped(models):
     """The ensemble of equally shaped models as one rnnfile.Model of grouped layers (group k is
-    member k)."""
+    member k); for transcription members also a grouped head (head k is member k's)."""
     first, n_members = models[0], len(models)
     hidden = [[m.layers[n].hidden for m in models] for n in range(len(first.layers))]
+    separate = is_transcription(first)
     out, first_column = _new_output(models)
     for n, layer in enumerate(first.layers):
         out.add_layer(layer.cell, n_members * layer.hidden, layer.bidirectional, groups=n_members)
-    out.set_head(first.head, first.outputs, first.pool)
+    if separate:
+        out.set_head(first.head, n_members * first.outputs, first.pool, groups=n_members)
+    else:
+        out.set_head(first.head, first.outputs, first.pool)
     out.init_zeros()
     for n, layer in enumerate(first.layers):
         gates, h, total = layer.gates, layer.hidden, n_members * layer.hidden
@@ -196,7 +226,10 @@ def merge_grouped(models):
                     out.tensors[name + "w_hh"][rows] = m.tensors[name + "w_hh"][src]
                     out.tensors[name + "b_ih"][rows] = mb_ih[src]
                     out.tensors[name + "b_hh"][rows] = m.tensors[name + "b_hh"][src]
-    _average_heads(out, models, hidden)
+    if separate:
+        _separate_heads(out, models)
+    else:
+        _average_heads(out, models, hidden)
     return out
 
 
@@ -209,8 +242,17 @@ def merge(models):
 
 
 def merge_dense(models):
-    """The ensemble as one rnnfile.Model of dense layers with block-diagonal (zero-padded) weights."""
+    """The ensemble as one rnnfile.Model of dense layers with block-diagonal (zero-padded) weights.
+    Not for transcription members: their heads must stay separate, which needs grouped layers."""
     first = models[0]
+    if is_transcription(first):
+        if _same_shapes(models):
+            why = "--dense cannot keep them apart: merge without --dense"
+        else:
+            sizes = ["[%s]" % ", ".join(str(la.hidden) for la in m.layers) for m in models]
+            why = "but the members' hidden sizes differ (%s): merge equally shaped members" % ", ".join(sizes)
+        raise EnsembleError("transcription (CTC) members keep separate heads (a grouped head), which needs "
+                            "grouped layers; %s" % why)
     hidden = [[m.layers[n].hidden for m in models] for n in range(len(first.layers))]
     out, first_column = _new_output(models)
     for n, layer in enumerate(first.layers):
@@ -284,8 +326,9 @@ def main(argv):
         print("rnn-ensemble: error: %s: %s" % (output, e), file=sys.stderr)
         return 1
     grouped = merged.layers[0].groups > 1
-    print("%s: ensemble of %d models, %d parameters (%s layers)"
-          % (output, len(models), merged.num_params(), "grouped" if grouped else "dense"))
+    print("%s: ensemble of %d models, %d parameters (%s layers%s)"
+          % (output, len(models), merged.num_params(), "grouped" if grouped else "dense",
+             ", %d heads side by side" % merged.head_groups if merged.head_groups > 1 else ""))
     return 0
 
 

@@ -9,6 +9,9 @@ naming the file and the problem; `write`/`dumps` produce the layout the spec pre
 (and check the result by reading it back, so they never produce a file a reader would reject).
 With meta["input.normalization"] = "raw+sequence", layer 0's w_ih has 2 x input_size columns (the
 raw frame, then its per-sequence normalisation) and the model may not have norm.mean/norm.scale.
+A grouped head (`head_groups` = g > 1, stored as `arch.head.groups`) is g heads side by side, head j
+reading only group j of the top layer (which must have g groups): head.w is [O][D/g], and `labels`
+or `alphabet` name one head's O/g outputs.
 
     import rnnfile
     m = rnnfile.Model(input_size=40)
@@ -63,6 +66,9 @@ POOLS = ("last", "mean")
 INPUT_NORMALIZATION_KEY = "input.normalization"
 RAW_AND_SEQUENCE = "raw+sequence"
 
+# Optional architecture key of a grouped head (absent = 1), written only when > 1.
+HEAD_GROUPS_KEY = "arch.head.groups"
+
 _TENSOR_NAME_RE = re.compile(rb"^[a-z0-9._]+$")
 
 
@@ -100,12 +106,15 @@ class Model:
     meta values: str (string), int or bool (int), float (float), list/tuple of str (strings).
     """
 
-    def __init__(self, input_size, layers=None, head="none", outputs=None, pool="last"):
+    def __init__(self, input_size, layers=None, head="none", outputs=None, pool="last", head_groups=1):
         self.input_size = int(input_size)
         self.layers = list(layers or [])
         self.head = head
         self._outputs = outputs
         self.pool = pool
+        # g > 1: a grouped head (engine/rnn.h rnn_model_set_head_groups): g heads of O/g outputs
+        # each, head j reading only group j of the top layer's output; the activation per head.
+        self.head_groups = int(head_groups)
         self.tensors = {}
         self.norm_mean = None
         self.norm_scale = None
@@ -115,10 +124,11 @@ class Model:
         self.layers.append(Layer(cell, hidden, bidirectional, groups))
         return self
 
-    def set_head(self, head, outputs=None, pool="last"):
+    def set_head(self, head, outputs=None, pool="last", groups=1):
         self.head = head
         self._outputs = outputs
         self.pool = pool
+        self.head_groups = int(groups)
         return self
 
     @property
@@ -130,6 +140,11 @@ class Model:
         if self.head == "none":
             return self.top_size
         return self._outputs
+
+    @property
+    def outputs_per_head(self):
+        """What `labels` or `alphabet` name: one head's outputs (all of them for a dense head)."""
+        return self.outputs // max(self.head_groups, 1)
 
     @property
     def reads_raw_and_sequence(self):
@@ -151,8 +166,9 @@ class Model:
                 p = "layer%d.%s." % (n, d)
                 shapes += [(p + "w_ih", (gh, ih_cols)), (p + "w_hh", (gh, layer.hidden // g)),
                            (p + "b_ih", (gh,)), (p + "b_hh", (gh,))]
-        if self.head != "none":
-            shapes += [("head.w", (self.outputs, self.top_size)), ("head.b", (self.outputs,))]
+        if self.head != "none":  # a grouped head's rows read their group's slice of the top output
+            shapes += [("head.w", (self.outputs, self.top_size // max(self.head_groups, 1))),
+                       ("head.b", (self.outputs,))]
         return shapes
 
     def num_params(self):
@@ -172,8 +188,9 @@ class Model:
         return self
 
     def __repr__(self):
-        return "Model(input_size=%d, layers=%r, head=%r, outputs=%r, pool=%r)" % (
-            self.input_size, self.layers, self.head, self.outputs, self.pool)
+        return "Model(input_size=%d, layers=%r, head=%r, outputs=%r, pool=%r%s)" % (
+            self.input_size, self.layers, self.head, self.outputs, self.pool,
+            ", head_groups=%d" % self.head_groups if self.head_groups != 1 else "")
 
 
 def crc32(data):
@@ -230,7 +247,25 @@ def _arch_meta(m):
         if layer.groups > 1:  # only then: files of dense models stay as they were
             items.append(("arch.layer.%d.groups" % n, int(layer.groups)))
     items += [("arch.head", m.head), ("arch.outputs", int(m.outputs)), ("arch.pool", m.pool)]
+    if m.head_groups > 1:  # only then, after arch.pool (as engine/format.c writes it)
+        items.append((HEAD_GROUPS_KEY, int(m.head_groups)))
     return items
+
+
+def _head_groups_problem(head, outputs, top_groups, top_layer, groups):
+    """Why a grouped head of `groups` heads does not fit the rest of the architecture, or None."""
+    if groups == 1:
+        return None
+    if groups < 1:
+        return "'%s' is %d, it must be at least 1" % (HEAD_GROUPS_KEY, groups)
+    if head == "none":
+        return "'%s' is %d, but 'arch.head' is 'none': there is no head to group" % (HEAD_GROUPS_KEY, groups)
+    if outputs % groups:
+        return "'%s' is %d, which does not divide 'arch.outputs' %d" % (HEAD_GROUPS_KEY, groups, outputs)
+    if top_groups != groups:
+        return ("'%s' is %d, but the top layer has %d groups ('arch.layer.%d.groups'): a grouped head needs "
+                "the top layer grouped the same way" % (HEAD_GROUPS_KEY, groups, top_groups, top_layer))
+    return None
 
 
 def dumps(m):
@@ -243,6 +278,9 @@ def dumps(m):
         if layer.groups < 1 or layer.hidden % layer.groups:
             raise FormatError("'arch.layer.%d.groups' is %d, which does not divide the layer's hidden size %d"
                               % (n, layer.groups, layer.hidden))
+    problem = _head_groups_problem(m.head, m.outputs, m.layers[-1].groups, len(m.layers) - 1, m.head_groups)
+    if problem:
+        raise FormatError(problem)
     tensors = []
     for name, shape in m.tensor_shapes():
         if name not in m.tensors:
@@ -505,6 +543,12 @@ def loads(buf, name="<memory>"):
     if head == "none" and outputs != m.top_size:
         fail("'arch.outputs' is %d, but without a head the output is the top layer's %d" % (outputs, m.top_size))
     m.set_head(head, outputs, get_name("arch.pool", POOLS))
+    # Grouped head: optional, needs a head, divides the outputs, the top layer grouped the same way.
+    if HEAD_GROUPS_KEY in arch:
+        m.head_groups = get_int(HEAD_GROUPS_KEY, 1, MAX_SIZE)
+        problem = _head_groups_problem(head, outputs, m.layers[-1].groups, n_layers - 1, m.head_groups)
+        if problem:
+            fail(problem)
     for key in arch:
         if key not in used:
             fail("unknown architecture key '%s'" % key)
@@ -597,7 +641,10 @@ def loads(buf, name="<memory>"):
         if key in ("labels", "alphabet"):
             if t != META_STRINGS:
                 fail("metadata '%s' has type %s, expected strings" % (key, META_TYPE_NAMES[t]))
-            if len(v) != m.outputs:
+            if len(v) != m.outputs_per_head:
+                if m.head_groups > 1:
+                    fail("metadata '%s' has %d entries, the model's %d heads have %d outputs each"
+                         % (key, len(v), m.head_groups, m.outputs_per_head))
                 fail("metadata '%s' has %d entries, the model has %d outputs" % (key, len(v), m.outputs))
         m.meta[key] = v
     return m

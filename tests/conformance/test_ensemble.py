@@ -15,6 +15,13 @@ merge into one "raw+sequence" model (layer 0 reads [x, seqnorm(x)]) that must co
 ensemble just the same, grouped and dense, and must not stream; a "raw+sequence" member, or an
 unknown mode, is refused by name.
 
+Transcription (CTC) members (task = "transcription", an alphabet with the blank first) are not
+averaged: the merged model has a grouped head (arch.head.groups = members), and its per-frame
+output must be the members' own rnn-model outputs side by side (each head's softmax on its own),
+streaming too for unidirectional members; rnn-model info must load it and show the heads, and its
+alphabet is the members'. Transcription members with --dense, or with different hidden sizes, are
+refused with a message saying why.
+
 Environment (set by meson): RNN_SOURCE_ROOT, RNN_BUILD_ROOT.
 """
 import os
@@ -58,6 +65,28 @@ def random_member(rng, cell, hiddens, bidi, seed_meta=True, mode=None):
     m.meta["features.kind"] = "fbank"
     if seed_meta:
         m.meta["train.data"] = "random weights"
+    return m
+
+
+ALPHABET = ["<blank>", "a", "b", "c"]
+
+
+def random_transcriber(rng, cell, hiddens, bidi, mode=None):
+    """A random CTC model: softmax over the alphabet (blank first) on every frame."""
+    m = rnnfile.Model(5)
+    if mode is not None:
+        m.meta["input.normalization"] = mode
+    for h in hiddens:
+        m.add_layer(cell, h, bidi)
+    m.set_head("softmax", len(ALPHABET), "last")
+    m.init_zeros()
+    for k in m.tensors:
+        m.tensors[k] = (rng.standard_normal(m.tensors[k].shape) * 0.5).astype(np.float32)
+    m.set_normalization(rng.uniform(-1, 1, 5), rng.uniform(0.5, 2, 5))
+    m.meta["task"] = "transcription"
+    m.meta["alphabet"] = list(ALPHABET)
+    m.meta["features.kind"] = "mfcc"
+    m.meta["train.data"] = "random weights"
     return m
 
 
@@ -146,6 +175,90 @@ def test_exact(tmp, rng, cell, hiddens_per_member, bidi, modes=None):
     print("ok   %s: max diff %.2g" % (what, diff), flush=True)
 
 
+def test_transcription(tmp, rng, cell, hiddens, bidi, members, modes=None):
+    """Equally shaped CTC members: the merge's outputs are the members' outputs side by side."""
+    modes = modes or [None] * members
+    failed_before = len(failures)
+    paths = []
+    for k in range(members):
+        p = os.path.join(tmp, "ctc%d.rnn" % k)
+        rnnfile.write(random_transcriber(rng, cell, hiddens, bidi, mode=modes[k]), p)
+        paths.append(p)
+    what = "transcription %d x %s %s%s%s" % (members, cell, hiddens, " bidirectional" if bidi else "",
+                                            " modes %s" % modes if any(modes) else "")
+    merged = os.path.join(tmp, "ctc-merged.rnn")
+    r = ensemble(tmp, merged, paths)
+    if not check(r.returncode == 0, "%s: rnn-ensemble failed: %s" % (what, r.stderr)):
+        return
+    out = rnnfile.read(merged)
+    o = len(ALPHABET)
+    check(out.head_groups == members and out.outputs == members * o and out.head == "softmax"
+          and all(layer.groups == members for layer in out.layers)
+          and out.tensors["head.w"].shape == (members * o, out.top_size // members),
+          "%s: merged head %s, head.w %s, layer groups %s" % (what, out, out.tensors["head.w"].shape,
+                                                             [la.groups for la in out.layers]))
+    check(out.meta.get("alphabet") == ALPHABET and out.meta.get("task") == "transcription"
+          and len(out.meta.get("ensemble.members", [])) == members,
+          "%s: merged metadata %r" % (what, out.meta))
+    # head k is member k's head, unchanged (not divided by the number of members)
+    for k, p in enumerate(paths):
+        m = rnnfile.read(p)
+        check(np.array_equal(out.tensors["head.w"][k * o:(k + 1) * o], m.tensors["head.w"])
+              and np.array_equal(out.tensors["head.b"][k * o:(k + 1) * o], m.tensors["head.b"]),
+              "%s: head %d is not member %d's head" % (what, k, k))
+    x = (rng.uniform(-3, 3, 5) + rng.uniform(0.3, 3, 5) * rng.standard_normal((31, 5))).astype(np.float32)
+    outs = [run_model(p, x, tmp) for p in paths]
+    if not check(all(y is not None for y in outs), "%s: rnn-model run on a member failed" % what):
+        return
+    want = np.concatenate(outs, axis=1)
+    got = run_model(merged, x, tmp)
+    diff = float("nan")
+    if check(got is not None and got.shape == want.shape,
+             "%s: rnn-model run on the merged model failed or gave %s values per frame, want %d"
+             % (what, None if got is None else got.shape[1], want.shape[1])):
+        diff = float(np.abs(got - want).max())
+        check(diff <= TOL, "%s: merged output differs from the members' outputs side by side by %.3g"
+              % (what, diff))
+        check(np.allclose(got.reshape(len(x), members, o).sum(axis=2), 1, atol=1e-5),
+              "%s: each head's posteriors do not sum to 1 on every frame" % what)
+        if not bidi and "sequence" not in modes:
+            streamed = run_model(merged, x, tmp, stream=True)
+            check(streamed is not None and streamed.shape == want.shape
+                  and float(np.abs(streamed - want).max()) <= TOL,
+                  "%s: the merged model streams differently" % what)
+    info = subprocess.run([RNN_MODEL, "info", merged], capture_output=True, text=True)
+    check(info.returncode == 0 and "%d heads" % members in info.stdout and "alphabet" in info.stdout,
+          "%s: rnn-model info on the merged model (rc %d): %s%s" % (what, info.returncode, info.stdout[:600],
+                                                                     info.stderr))
+    if len(failures) == failed_before:
+        print("ok   %s: %d heads side by side, max diff %.2g" % (what, members, diff), flush=True)
+
+
+def test_transcription_refusals(tmp, rng):
+    failed_before = len(failures)
+    a, b, c = (os.path.join(tmp, "ctc-%s.rnn" % n) for n in "abc")
+    rnnfile.write(random_transcriber(rng, "gru", [4, 3], True), a)
+    rnnfile.write(random_transcriber(rng, "gru", [4, 3], True), b)
+    rnnfile.write(random_transcriber(rng, "gru", [5, 3], True), c)
+    never = os.path.join(tmp, "never.rnn")
+    r = ensemble(tmp, never, [a, b], ["--dense"])
+    check(r.returncode == 1 and "transcription" in r.stderr and "--dense" in r.stderr and not os.path.exists(never),
+          "transcription members with --dense not refused: rc %d, %r" % (r.returncode, r.stderr))
+    r = ensemble(tmp, never, [a, c])
+    check(r.returncode == 1 and "transcription" in r.stderr and "hidden sizes differ" in r.stderr
+          and "[4, 3]" in r.stderr and "[5, 3]" in r.stderr and not os.path.exists(never),
+          "transcription members of different hidden sizes not refused: rc %d, %r" % (r.returncode, r.stderr))
+    # a merged CTC ensemble (grouped layers and head) is not a member
+    merged = os.path.join(tmp, "ctc-ab.rnn")
+    r = ensemble(tmp, merged, [a, b])
+    if check(r.returncode == 0, "merging two transcription members failed: %s" % r.stderr):
+        r = ensemble(tmp, never, [merged, a])
+        check(r.returncode == 1 and merged in r.stderr and "grouped" in r.stderr,
+              "a merged transcription ensemble not refused as a member: %r" % r.stderr)
+    if len(failures) == failed_before:
+        print("ok   transcription members refused with --dense and with different hidden sizes", flush=True)
+
+
 def test_refusals(tmp, rng):
     base = os.path.join(tmp, "base.rnn")
     rnnfile.write(random_member(rng, "gru", [4], True), base)
@@ -223,6 +336,11 @@ def main():
         test_exact(tmp, rng, "lstm", [[4, 3], [5, 2]], True, [None, "sequence"])
         test_exact(tmp, rng, "gru", [[4], [4]], False, ["sequence", "sequence"])  # not mixed: as before
         test_refusals(tmp, rng)
+        # transcription (CTC) members: a grouped head, the members' outputs side by side
+        test_transcription(tmp, rng, "gru", [6, 4], True, 3)
+        test_transcription(tmp, rng, "lstm", [5], False, 2)
+        test_transcription(tmp, rng, "gru", [4, 4], False, 3, [None, "sequence", None])
+        test_transcription_refusals(tmp, rng)
     if failures:
         print("%d failure(s)" % len(failures))
         return 1
