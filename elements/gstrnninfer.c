@@ -12,7 +12,10 @@
  *   result per utterance or, with mode=window, one every window-hop over the last window-length;
  * - transcription models (task=transcription, CTC alphabet with the blank at index 0):
  *   `rnn-transcription` results, partial ones while an utterance goes on and a final one at each
- *   endpoint, with per-word times and confidences.
+ *   endpoint, with per-word times and confidences. An ensemble of transcribers merged by
+ *   tools/rnn-ensemble.py (a grouped head: each frame is the members' posteriors side by side)
+ *   is decoded member by member and their symbols are combined by a vote (engine/rnn.h,
+ *   rnn_ctc_decoder_new_voting), since averaging CTC members frame by frame blurs their spikes.
  *
  * Utterances: a file (a stream whose upstream is not live) is one utterance up to EOS, so each
  * recording gives exactly one result; a live stream (a microphone) is cut into utterances by a
@@ -183,6 +186,7 @@ struct _GstRnnInfer
   gchar *loaded_path;
   Task task;
   gint in_size, out_size;
+  gint members;                 /* heads side by side (a grouped head): 1, or an ensemble's size */
   gboolean streamable;
   rnn_head_kind head;
   rnn_pool_kind pool;
@@ -475,6 +479,7 @@ gst_rnn_infer_init (GstRnnInfer * self)
   gst_pad_set_query_function (self->srcpad, GST_DEBUG_FUNCPTR (gst_rnn_infer_src_query));
   gst_pad_use_fixed_caps (self->srcpad);
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+  self->members = 1;
 
   self->mode = DEFAULT_MODE;
   self->discont_reset = DEFAULT_DISCONT_RESET;
@@ -756,8 +761,15 @@ load_model (GstRnnInfer * self)
   self->streamable = rnn_model_streamable (m);
   self->head = rnn_model_head (m);
   self->pool = rnn_model_pool (m);
+  self->members = rnn_model_head_groups (m);
   self->space_symbol = -1;
 
+  if (self->task == TASK_CLASSIFICATION && self->members > 1) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("cannot use model '%s': it has %d heads side by side (arch.head.groups), which rnninfer "
+            "combines only for transcription models", path, self->members), (NULL));
+    goto bad;
+  }
   if (self->task == TASK_CLASSIFICATION) {
     if (rnn_model_meta_strings (m, "labels", &symbols, &n_symbols) && n_symbols != self->out_size) {
       GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
@@ -771,10 +783,10 @@ load_model (GstRnnInfer * self)
           ("cannot use model '%s': a transcription model needs an \"alphabet\"", path), (NULL));
       goto bad;
     }
-    if (n_symbols != self->out_size || n_symbols < 2) {
+    if (n_symbols != self->out_size / self->members || n_symbols < 2) {
       GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-          ("cannot use model '%s': it has %d outputs but an alphabet of %d symbols (blank "
-              "first)", path, self->out_size, n_symbols), (NULL));
+          ("cannot use model '%s': it has %d outputs per head but an alphabet of %d symbols "
+              "(blank first)", path, self->out_size / self->members, n_symbols), (NULL));
       goto bad;
     }
     for (int i = 1; i < n_symbols; i++)
@@ -972,7 +984,8 @@ allocate_buffers (GstRnnInfer * self)
   pre_roll_ms = self->pre_roll_ms;
   self->decoder = NULL;
   if (self->task == TASK_TRANSCRIPTION)
-    self->decoder = rnn_ctc_decoder_new (self->out_size, (int) self->beam_width);
+    self->decoder = rnn_ctc_decoder_new_voting (self->out_size / self->members,
+        (int) self->beam_width, self->members, (int) self->max_frames);
   GST_OBJECT_UNLOCK (self);
 
   if (vad_feature >= self->in_size) {
@@ -1085,7 +1098,8 @@ logits_to_posterior (GstRnnInfer * self, const gdouble * z, gfloat * p)
   }
 }
 
-/* Posteriors from a head output (softmax and sigmoid heads already give them). */
+/* Posteriors from a head output (softmax and sigmoid heads already give them; a linear head's
+ * logits get a softmax per head). */
 static void
 output_to_posterior (GstRnnInfer * self, const gfloat * y, gfloat * p)
 {
@@ -1093,9 +1107,12 @@ output_to_posterior (GstRnnInfer * self, const gfloat * y, gfloat * p)
     for (gint k = 0; k < self->out_size; k++)
       p[k] = isfinite (y[k]) ? y[k] : 0.0f;
   } else {
+    gint per_head = self->out_size / self->members;
+
     for (gint k = 0; k < self->out_size; k++)
       self->logits[k] = isfinite (y[k]) ? y[k] : 0.0;
-    softmax (self->logits, p, self->out_size);
+    for (gint j = 0; j < self->members; j++)
+      softmax (self->logits + j * per_head, p + j * per_head, per_head);
   }
 }
 

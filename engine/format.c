@@ -666,7 +666,12 @@ static int check_well_known(loader *ld, const meta_view *v, uint32_t n, const ar
     if (!e) continue;
     if (e->type != RNN_META_STRINGS)
       return fail(ld, "'%s' must be a list of strings, it is %s", lists[i], meta_type_name(e->type));
-    if ((int64_t)e->str_len != a->outputs)
+    /* a grouped head: the same labels for each head */
+    int per_head = a->head_groups > 1 ? a->outputs / a->head_groups : a->outputs;
+    if ((int64_t)e->str_len != per_head && a->head_groups > 1)
+      return fail(ld, "'%s' has %u entries, the model's %d heads have %d outputs each", lists[i], e->str_len,
+                  a->head_groups, per_head);
+    if ((int64_t)e->str_len != per_head)
       return fail(ld, "'%s' has %u entries, the model has %d outputs", lists[i], e->str_len, a->outputs);
   }
   return RNN_OK;

@@ -184,6 +184,42 @@ ctc_model_full (const gchar * name, gboolean bidirectional, const char *const *a
   return save_model (m, name);
 }
 
+/* An ensemble of CTC_MEMBERS ctc_model_full-like members merged with a grouped head (as
+ * tools/rnn-ensemble.py merges transcribers): member j's 4 units read the one-hot inputs, its head
+ * writes outputs 4j..4j+3. The last member mishears "b" as "a". */
+#define CTC_MEMBERS 3
+static gchar *
+ctc_ensemble_model (const gchar * name)
+{
+  static const char *const alphabet[4] = { "_", "a", "b", " " };
+  const gint units = 4 * CTC_MEMBERS;
+  rnn_model *m = rnn_model_new (CTC_IN);
+  float w_ih[4 * CTC_MEMBERS * CTC_IN] = { 0 }, head_w[4 * CTC_MEMBERS * 4] = { 0 };
+  float zeros[4 * CTC_MEMBERS * 4] = { 0 };
+
+  for (int j = 0; j < CTC_MEMBERS; j++)
+    for (int k = 0; k < 4; k++) {
+      gint heard = j == CTC_MEMBERS - 1 && k == 2 ? 1 : k;
+
+      w_ih[(j * 4 + heard) * CTC_IN + 1 + k] = 1.0f;
+      head_w[(j * 4 + k) * 4 + k] = 6.0f;       /* head j reads its own 4 units */
+    }
+  fail_unless (rnn_model_add_layer (m, RNN_CELL_RNN_TANH, units, FALSE) == 0);
+  fail_unless (rnn_model_set_layer_groups (m, 0, CTC_MEMBERS) == 0);
+  fail_unless (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, units, RNN_POOL_LAST) == 0);
+  fail_unless (rnn_model_set_head_groups (m, CTC_MEMBERS) == 0);
+  fail_unless (rnn_model_finalize (m) == 0);
+  set_tensor (m, "layer0.fwd.w_ih", w_ih, units * CTC_IN);
+  set_tensor (m, "layer0.fwd.w_hh", zeros, units * 4);
+  set_tensor (m, "layer0.fwd.b_ih", zeros, units);
+  set_tensor (m, "layer0.fwd.b_hh", zeros, units);
+  set_tensor (m, "head.w", head_w, units * 4);
+  set_tensor (m, "head.b", zeros, units);
+  rnn_model_set_meta_string (m, "task", "transcription");
+  rnn_model_set_meta_strings (m, "alphabet", alphabet, 4);
+  return save_model (m, name);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Harness
  * ------------------------------------------------------------------------------------------- */
@@ -996,8 +1032,8 @@ push_ctc_frame (Fixture * f, guint index, float level, gint symbol)
 }
 
 static void
-check_word (const GValue * words, guint i, const gchar * text, GstClockTime start,
-    GstClockTime end)
+check_word_confidence (const GValue * words, guint i, const gchar * text, GstClockTime start,
+    GstClockTime end, gdouble min_confidence, gdouble max_confidence)
 {
   const GstStructure *w = gst_value_get_structure (gst_value_array_get_value (words, i));
   guint64 s = 0, e = 0;
@@ -1010,7 +1046,14 @@ check_word (const GValue * words, guint i, const gchar * text, GstClockTime star
   fail_unless (gst_structure_get_double (w, "confidence", &c));
   fail_unless_equals_uint64 (s, start);
   fail_unless_equals_uint64 (e, end);
-  fail_unless (c > 0.9 && c <= 1.0, "word confidence %f", c);
+  fail_unless (c > min_confidence && c <= max_confidence, "word confidence %f", c);
+}
+
+static void
+check_word (const GValue * words, guint i, const gchar * text, GstClockTime start,
+    GstClockTime end)
+{
+  check_word_confidence (words, i, text, start, end, 0.9, 1.0);
 }
 
 static void
@@ -1105,6 +1148,56 @@ GST_END_TEST;
 GST_START_TEST (test_ctc_bidirectional)
 {
   run_ctc ("8", TRUE);
+}
+
+GST_END_TEST;
+
+/* An ensemble of transcribers (a grouped head) votes: two members hear "ab a", one "aa a"; the
+ * result is the majority's, with the members' spans, and the frames downstream are the members'
+ * posteriors side by side. */
+GST_START_TEST (test_ctc_ensemble_vote)
+{
+  const gchar *const props[] = { "vad", "false", NULL };
+  static const gint script[] = { 1, 1, 0, 2, 2, 0, 3, 0, 1, 1 };
+  gchar *model = ctc_ensemble_model ("ctc-ensemble.rnn");
+  Fixture f = start (model, props);
+  GList *r;
+  const GValue *words;
+  GstBuffer *out;
+  GstMapInfo map;
+
+  set_frames_caps (&f, CTC_IN);
+  for (guint i = 0; i < G_N_ELEMENTS (script); i++)
+    push_ctc_frame (&f, i, 0.0f, script[i]);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_TRANSCRIPTION_NAME);
+  fail_unless (r != NULL);
+  r = g_list_last (r);
+  fail_unless_equals_string (gst_structure_get_string (r->data, "text"), "ab a");
+  words = gst_structure_get_value (r->data, "words");
+  fail_unless_equals_int (gst_value_array_get_size (words), 2);
+  /* the members' mean posterior of "b" is (0.97 + 0.97 + ~0.01) / 3: the word's mean is ~0.81 */
+  check_word_confidence (words, 0, "ab", 0, 5 * FRAME, 0.75, 0.85);
+  check_word (words, 1, "a", 8 * FRAME, 10 * FRAME);
+  free_results (g_list_first (r));
+
+  /* frame 3 ("b"): members 0 and 1 give b ~0.97, the last one a */
+  for (guint i = 0; i <= 3; i++) {
+    out = gst_harness_pull (f.h);
+    fail_unless (out != NULL);
+    if (i < 3) {
+      gst_buffer_unref (out);
+      continue;
+    }
+    fail_unless (gst_buffer_map (out, &map, GST_MAP_READ));
+    fail_unless_equals_int (map.size, sizeof (float) * 4 * CTC_MEMBERS);
+    fail_unless (((float *) map.data)[2] > 0.9f && ((float *) map.data)[4 + 2] > 0.9f);
+    fail_unless (((float *) map.data)[8 + 1] > 0.9f);
+    gst_buffer_unmap (out, &map);
+    gst_buffer_unref (out);
+  }
+  stop (&f);
+  g_free (model);
 }
 
 GST_END_TEST;
@@ -2267,6 +2360,7 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_ctc_beam);
   tcase_add_test (tc, test_ctc_bidirectional);
   tcase_add_test (tc, test_ctc_symbol_words);
+  tcase_add_test (tc, test_ctc_ensemble_vote);
   tcase_add_test (tc, test_bidirectional_utterances);
   tcase_add_test (tc, test_no_vad_max_utterance);
   tcase_add_test (tc, test_vad_auto_file);
