@@ -528,7 +528,7 @@ def loads(buf, name="<memory>"):
         m.add_layer(get_name("arch.layer.%d.cell" % n, CELLS), get_int("arch.layer.%d.hidden" % n, 1, MAX_SIZE),
                     get_int("arch.layer.%d.bidirectional" % n, 0, 1))
         # Grouped layers: optional, divides the hidden size, the same as the layer below's when
-        # either is grouped (the head stays dense).
+        # either is grouped (the head is dense unless arch.head.groups, below).
         key, layer = "arch.layer.%d.groups" % n, m.layers[n]
         if key in arch:
             layer.groups = get_int(key, 1, layer.hidden)
