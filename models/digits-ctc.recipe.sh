@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The exact commands that made models/digits-ctc.rnn, the streaming connected-digit transcriber
-# (unidirectional GRUs, CTC over the alphabet "0123456789"; results are digits separated by spaces).
+# (unidirectional GRUs, CTC over the alphabet "0123456789"; results are digits separated by spaces):
+# an ensemble of three members merged by tools/rnn-ensemble.py into one file with a grouped head,
+# which rnninfer decodes member by member and combines by a vote (engine/rnn.h,
+# rnn_ctc_decoder_new_voting). The members are kept in $WORK (NAME.memberN.rnn).
 #   models/digits-ctc.recipe.sh               regenerate the data and train models/digits-ctc.rnn
 #                                             on all five FSDD speakers (+ synthetic voices)
 #   models/digits-ctc.recipe.sh fold SPEAKER  leave-one-speaker-out: train $WORK/fold-SPEAKER.rnn
@@ -26,9 +29,19 @@ PY=/usr/bin/python3
 # experiments.
 FEATURES=${FEATURES:-"kind=mfcc num-mel-bins=40 num-ceps=20 frame-shift=20 cmn-window=150 min-cmn-window=25"}
 
-# More rnn-train options (TRAIN_OPTIONS=..., for experiments; the shipped model has none; later
-# options override earlier ones, e.g. TRAIN_OPTIONS="--augment 0").
+# More rnn-train options for every member (TRAIN_OPTIONS=..., for experiments; the shipped model
+# has none; later options override earlier ones, and a member's own options come last).
 TRAIN_OPTIONS=${TRAIN_OPTIONS:-}
+
+# One line of rnn-train options per ensemble member (MEMBERS="--seed 1" for one model). Why an
+# ensemble: one model's digit error rate on an unheard speaker moves by several points with its
+# seed or data (models/README.md), and members that err on different digits outvote each other's
+# mistakes. Why these: a different seed, and the same seed without the perturbed copies, both
+# change what a member learns; members whose spikes fall on different frames are no problem,
+# since the vote combines decoded digits, not frames.
+MEMBERS=${MEMBERS:-"--seed 1
+--seed 1 --augment 0
+--seed 2"}
 
 # Training data size and the evaluation strings.
 TRAIN_COUNT=${TRAIN_COUNT:-4000}
@@ -48,15 +61,29 @@ connected() { # OUTDIR SPEAKERS SEED [more make_connected.py options]
   $PY models/make_connected.py "$out" --data "$DATA" --speakers "$speakers" --seed "$seed" "$@"
 }
 
-train() { # MANIFEST OUTPUT
+# shellcheck source=models/ensemble.sh
+. models/ensemble.sh
+
+train() { # MANIFEST OUTPUT: each member, then their ensemble
   # shellcheck disable=SC2086  # TRAIN_OPTIONS are words
-  "$BUILD/tools/rnn-train" --task transcription --alphabet 0123456789 --loss ctc \
+  train_ensemble "$2" "$MEMBERS" "$1" \
+    "$BUILD/tools/rnn-train" --task transcription --alphabet 0123456789 --loss ctc \
     --rate 8000 --features "$FEATURES" \
     --arch "gru(160) gru(160) dense(softmax)" --dropout 0.2 \
     --epochs 25 --learning-rate 0.004 --schedule cosine --validation-split 0.05 --seed 1 \
     --time-mask 3 --freq-mask 6 --augment 1 --speed 0.8:1.3 --vtln-warp 0.85:1.15 \
-    --meta infer.min-silence=800 $TRAIN_OPTIONS \
-    "$1" "$2"
+    --meta infer.min-silence=800 $TRAIN_OPTIONS
+}
+
+evaluate() { # MODEL MANIFEST: each member alone, then the ensemble
+  local member
+  for member in "$(member_prefix "$1")"*.rnn; do
+    [ -f "$member" ] || continue
+    echo "member $member:"
+    $PY models/eval_ctc.py --model "$member" "$2" | grep DER
+  done
+  echo "ensemble $1:"
+  $PY models/eval_ctc.py --model "$1" "$2"
 }
 
 others() { # the speakers but $1, comma-separated
@@ -78,7 +105,7 @@ fold() { # SPEAKER
   # The test strings: the held-out speaker's recordings, every index (0-49), another seed.
   connected "$WORK/test-$test" "$test" 7 --indices all --count "$TEST_COUNT"
   train "$WORK/train-no-$test/manifest.tsv" "$WORK/fold-$test.rnn"
-  $PY models/eval_ctc.py --model "$WORK/fold-$test.rnn" "$WORK/test-$test/manifest.tsv"
+  evaluate "$WORK/fold-$test.rnn" "$WORK/test-$test/manifest.tsv"
 }
 
 mkdir -p "$WORK"

@@ -56,31 +56,14 @@ synth() { # the synthetic voices, made once
   fi
 }
 
-member_prefix() { # MODEL: member N of MODEL's ensemble is kept as PREFIX$N.rnn
-  echo "$WORK/$(basename "${1%.rnn}").member"
-}
+# shellcheck source=models/ensemble.sh
+. models/ensemble.sh
 
 train() { # MANIFEST OUTPUT: each member, then their ensemble
-  local members=() n=0 options prefix
-  prefix=$(member_prefix "$2")
-  rm -f "$prefix"*.rnn
-  while read -r options; do
-    [ -n "$options" ] || continue
-    local member=$prefix$n.rnn
-    # shellcheck disable=SC2086  # the options are words
-    "$BUILD/tools/rnn-train" \
-      --rate 8000 --features "$FEATURES" --arch "$ARCH" \
-      --classes zero,one,two,three,four,five,six,seven,eight,nine \
-      --epochs 15 --batch-size 32 --learning-rate 0.002 --validation-split 0.1 $options \
-      "$1" "$member" < /dev/null
-    members+=("$member")
-    n=$((n + 1))
-  done <<< "$MEMBERS"
-  if [ "$n" -eq 1 ]; then
-    mv "${members[0]}" "$2"
-  else
-    /usr/bin/python3 tools/rnn-ensemble.py "$2" "${members[@]}"
-  fi
+  train_ensemble "$2" "$MEMBERS" "$1" \
+    "$BUILD/tools/rnn-train" --rate 8000 --features "$FEATURES" --arch "$ARCH" \
+    --classes zero,one,two,three,four,five,six,seven,eight,nine \
+    --epochs 15 --batch-size 32 --learning-rate 0.002 --validation-split 0.1
 }
 
 with_synth() { # FSDD_MANIFEST OUT: the FSDD files and the synthetic ones in one manifest
