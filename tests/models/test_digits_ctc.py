@@ -40,7 +40,9 @@ def main():
           f"alphabet {m.meta.get('alphabet')} is the blank and the ten digits")
     check(m.layers and not any(layer.bidirectional for layer in m.layers),
           f"every layer is unidirectional (streaming): {m.layers}")
-    check(m.outputs == 11, f"11 outputs (got {m.outputs})")
+    # An ensemble has one head per member (a grouped head), each with the 11 outputs.
+    heads = m.head_groups
+    check(m.outputs == 11 * heads, f"11 outputs per head (got {m.outputs} for {heads} heads)")
     check(not m.meta.get("features.cmn-center"), "CMN (if any) is causal: cmn-center is off")
 
     with tempfile.TemporaryDirectory() as tmp:
