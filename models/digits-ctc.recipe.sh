@@ -36,11 +36,11 @@ TRAIN_OPTIONS=${TRAIN_OPTIONS:-}
 # One line of rnn-train options per ensemble member (MEMBERS="--seed 1" for one model). Why an
 # ensemble: one model's digit error rate on an unheard speaker moves by several points with its
 # seed or data (models/README.md), and members that err on different digits outvote each other's
-# mistakes. Why these: a different seed, and the same seed without the perturbed copies, both
-# change what a member learns; members whose spikes fall on different frames are no problem,
-# since the vote combines decoded digits, not frames.
+# mistakes. Why these: a different seed, and the same seed without the perturbed copies (no
+# copies: no VTLN warp either), both change what a member learns; members whose spikes fall on
+# different frames are no problem, since the vote combines decoded digits, not frames.
 MEMBERS=${MEMBERS:-"--seed 1
---seed 1 --augment 0
+--seed 1 --augment 0 --vtln-warp 1
 --seed 2"}
 
 # Training data size and the evaluation strings.
