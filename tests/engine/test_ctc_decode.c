@@ -305,6 +305,13 @@ static void member_frames(float (*frames)[K], const int *symbols, const float *p
       frames[t][k] = k == symbols[t] ? p[t] : (1.0f - p[t]) / (K - 1);
 }
 
+/* Three members' frames, from a symbol per frame each, all with the same p per frame. */
+static void three_members(float (*frames)[VT][K], const int *a, const int *b, const int *c, const float *p) {
+  member_frames(frames[0], a, p);
+  member_frames(frames[1], b, p);
+  member_frames(frames[2], c, p);
+}
+
 /* Decodes M members' frames ([member][frame][K]) by voting; returns the token count. */
 static int vote(int M, float (*frames)[VT][K], int beam, int max_frames, rnn_ctc_token *tok, int max) {
   rnn_ctc_decoder *d = rnn_ctc_decoder_new_voting(K, beam, M, max_frames);
@@ -361,9 +368,7 @@ static void test_vote_majority(void) {
   static const int c[VT] = {0, 1, 0, 0, 3, 0, 0}; /* "a c" */
   static const float p[VT] = {0.8f, 0.8f, 0.8f, 0.8f, 0.8f, 0.8f, 0.8f};
   float frames[3][VT][K];
-  member_frames(frames[0], a, p);
-  member_frames(frames[1], b, p);
-  member_frames(frames[2], c, p);
+  three_members(frames, a, b, c, p);
   rnn_ctc_token tok[8];
   int n = vote(3, frames, 1, 100, tok, 8);
   CHECK(n == 2);
@@ -406,9 +411,7 @@ static void test_vote_lengths(void) {
   static const int three2[VT] = {0, 1, 0, 2, 0, 3, 0}; /* "a b c" */
   static const float p[VT] = {0.9f, 0.9f, 0.9f, 0.9f, 0.9f, 0.9f, 0.9f};
   float frames[3][VT][K];
-  member_frames(frames[0], two, p);
-  member_frames(frames[1], three, p);
-  member_frames(frames[2], three2, p);
+  three_members(frames, two, three, three2, p);
   rnn_ctc_token tok[8];
   int n = vote(3, frames, 1, 100, tok, 8);
   CHECK(n == 3); /* "a b" was outvoted on length; "c c c" and "a b c" tie on each symbol... */
@@ -425,9 +428,7 @@ static void test_vote_past_history(void) {
   static const int c[VT] = {0, 1, 0, 0, 0, 3, 0};
   static const float p[VT] = {0.9f, 0.9f, 0.9f, 0.9f, 0.9f, 0.6f, 0.9f};
   float frames[3][VT][K];
-  member_frames(frames[0], a, p);
-  member_frames(frames[1], c, p);
-  member_frames(frames[2], c, p);
+  three_members(frames, a, c, c, p);
   rnn_ctc_token tok[4];
   int n = vote(3, frames, 1, 4, tok, 4); /* frames 4.. are not kept */
   CHECK(n == 2 && tok[0].symbol == 1 && tok[1].symbol == 3);
