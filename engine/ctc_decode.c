@@ -180,12 +180,13 @@ rnn_ctc_decoder *rnn_ctc_decoder_new_voting(int num_symbols, int beam_width, int
                                             int max_frames) {
   if (members == 1 && max_frames >= 1)
     return rnn_ctc_decoder_new(num_symbols, beam_width);
-  /* The outer decoder only checks the arguments and carries the vote. */
+  /* The outer decoder only checks num_symbols and carries the vote, whose member decoders check
+   * beam_width. */
   rnn_ctc_decoder *d = rnn_ctc_decoder_new(num_symbols, 1);
   if (!d)
     return NULL;
   d->vote = ctc_vote_new(num_symbols, beam_width, members, max_frames);
-  if (!d->vote || beam_width < 1 || beam_width > 1024) {
+  if (!d->vote) {
     rnn_ctc_decoder_free(d);
     return NULL;
   }
