@@ -2023,9 +2023,10 @@ GST_START_TEST (test_quiet_files)
 GST_END_TEST;
 
 /* A model file that cannot be loaded fails the state change with an error naming it. */
-GST_START_TEST (test_missing_model)
+/* rnninfer with this model refuses to start, with an error message holding fragment. */
+static void
+expect_model_error (const gchar * path, const gchar * fragment)
 {
-  gchar *path = g_build_filename (tmpdir, "no-such.rnn", NULL);
   GstElement *e = gst_element_factory_make ("rnninfer", NULL);
   GstBus *bus = gst_bus_new ();
   GstMessage *msg;
@@ -2038,13 +2039,43 @@ GST_START_TEST (test_missing_model)
   msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
   fail_unless (msg != NULL);
   gst_message_parse_error (msg, &err, NULL);
-  fail_unless (strstr (err->message, "no-such.rnn") != NULL, "%s", err->message);
+  fail_unless (strstr (err->message, fragment) != NULL, "%s", err->message);
   g_error_free (err);
   gst_message_unref (msg);
   gst_element_set_state (e, GST_STATE_NULL);
   gst_element_set_bus (e, NULL);
   gst_object_unref (bus);
   gst_object_unref (e);
+}
+
+GST_START_TEST (test_missing_model)
+{
+  gchar *path = g_build_filename (tmpdir, "no-such.rnn", NULL);
+
+  expect_model_error (path, "no-such.rnn");
+  g_free (path);
+}
+
+GST_END_TEST;
+
+/* A classifier with heads side by side: rnninfer combines grouped heads only for transcription,
+ * and says so rather than classify from the first member alone. */
+GST_START_TEST (test_grouped_classifier_refused)
+{
+  static const char *const labels[2] = { "no", "yes" };
+  rnn_model *m = rnn_model_new (3);
+  gchar *path;
+
+  fail_unless (rnn_model_add_layer (m, RNN_CELL_GRU, 8, 0) == 0);
+  fail_unless (rnn_model_set_layer_groups (m, 0, 2) == 0);
+  fail_unless (rnn_model_set_head (m, RNN_HEAD_SOFTMAX, 4, RNN_POOL_MEAN) == 0);
+  fail_unless (rnn_model_set_head_groups (m, 2) == 0);
+  fail_unless (rnn_model_finalize (m) == 0);
+  rnn_model_init_weights (m, 3);
+  rnn_model_set_meta_string (m, "task", "classification");
+  rnn_model_set_meta_strings (m, "labels", labels, 2);
+  path = save_model (m, "grouped-classifier.rnn");
+  expect_model_error (path, "2 heads side by side");
   g_free (path);
 }
 
@@ -2361,6 +2392,7 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_ctc_bidirectional);
   tcase_add_test (tc, test_ctc_symbol_words);
   tcase_add_test (tc, test_ctc_ensemble_vote);
+  tcase_add_test (tc, test_grouped_classifier_refused);
   tcase_add_test (tc, test_bidirectional_utterances);
   tcase_add_test (tc, test_no_vad_max_utterance);
   tcase_add_test (tc, test_vad_auto_file);
