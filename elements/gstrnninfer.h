@@ -28,6 +28,7 @@ typedef enum
   GST_RNN_INFER_VAD_OFF = 0,    /* the whole sequence (to EOS, rnn-reset, ...) is one utterance */
   GST_RNN_INFER_VAD_ON = 1,     /* utterances end where the voice-activity rule finds silence */
   GST_RNN_INFER_VAD_AUTO = 2,   /* on when upstream is live (a microphone), off otherwise (files) */
+  GST_RNN_INFER_VAD_TRIM = 3,   /* one utterance, trimmed to the speech the rule finds (files) */
 } GstRnnInferVad;
 
 #define GST_TYPE_RNN_INFER_VAD (gst_rnn_infer_vad_get_type ())

@@ -100,7 +100,7 @@ def main():
                     help="surround each recording with LEAD and TRAIL ms of silence")
     ap.add_argument("--noise", type=float, metavar="DBFS",
                     help="white noise at this RMS (dB full scale) over each whole file, seeded")
-    ap.add_argument("--vad", choices=["on", "off"], default="off",
+    ap.add_argument("--vad", choices=["on", "off", "trim"], default="off",
                     help="rnninfer's voice-activity rule (default off: one result per file)")
     ap.add_argument("--min-accuracy", type=float,
                     help="exit 1 when the accuracy is below this (for tests)")

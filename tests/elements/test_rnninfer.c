@@ -1290,6 +1290,100 @@ GST_START_TEST (test_bidirectional_utterances)
 
 GST_END_TEST;
 
+/* vad=trim (files with silence around the speech): one result for the stream, from the model run
+ * over its first to last speech frame, pauses included; the background around the speech is left
+ * out; a stream without speech is run whole. */
+GST_START_TEST (test_vad_trim)
+{
+  const gchar *const props[] = {
+    "vad", "trim", "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "300",
+    "min-speech", "50", "vad-margin", "0", NULL
+  };
+  gchar *model = bidirectional_classifier_model ("bidi-trim.rnn");
+  Fixture f = start (model, props);
+  GList *r;
+  guint64 ts = 0, dur = 0;
+
+  set_frames_caps (&f, 2);
+  /* Background that says "no" around two stretches of "yes" with a neutral pause longer than
+   * min-silence between them: the whole stream says "no" (40 against 30 frames); the span, "yes". */
+  push_classifier_frames (&f, 0, 20, 0.0f, -1.0f);
+  push_classifier_frames (&f, 20, 20, 1.0f, 1.0f);
+  push_classifier_frames (&f, 40, 40, 0.0f, 0.0f);
+  push_classifier_frames (&f, 80, 10, 1.0f, 1.0f);
+  push_classifier_frames (&f, 90, 20, 0.0f, -1.0f);
+  fail_unless (pop_results (&f, GST_RNN_CLASSIFICATION_NAME) == NULL, "a result before EOS");
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  fail_unless_equals_string (gst_structure_get_string (r->data, "label"), "yes");
+  fail_unless (gst_structure_get_uint64 (r->data, "timestamp", &ts));
+  fail_unless (gst_structure_get_uint64 (r->data, "duration", &dur));
+  fail_unless_equals_uint64 (ts, 20 * FRAME);
+  fail_unless_equals_uint64 (dur, 70 * FRAME);
+  free_results (r);
+  stop (&f);
+
+  /* No speech at all: the whole stream, as with vad=off. */
+  f = start (model, props);
+  set_frames_caps (&f, 2);
+  push_classifier_frames (&f, 0, 30, 0.0f, -1.0f);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_CLASSIFICATION_NAME);
+  fail_unless_equals_int (g_list_length (r), 1);
+  check_classification (r->data, "no", 0, yes_confidence (), 0, 30 * FRAME);
+  free_results (r);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* vad=trim with a streaming transcriber: the model starts at the first speech (the "b" heard in
+ * the background before it is not transcribed) and a pause longer than min-silence does not end
+ * the utterance: one final result for the stream. */
+GST_START_TEST (test_vad_trim_streaming)
+{
+  const gchar *const props[] = {
+    "vad", "trim", "vad-feature", "0", "vad-threshold", "0.5", "min-silence", "100",
+    "min-speech", "20", "vad-margin", "0", "pre-roll", "0", NULL
+  };
+  gchar *model = ctc_model_full ("ctc-trim.rnn", FALSE, NULL);
+  Fixture f = start (model, props);
+  GList *r, *l;
+  guint finals = 0;
+  gboolean fin = FALSE;
+
+  set_frames_caps (&f, CTC_IN);
+  for (guint i = 0; i < 10; i++)
+    push_ctc_frame (&f, i, 0.0f, 2);
+  push_ctc_frame (&f, 10, 1.0f, 1);
+  push_ctc_frame (&f, 11, 1.0f, 1);
+  push_ctc_frame (&f, 12, 1.0f, 0);
+  for (guint i = 13; i < 43; i++)
+    push_ctc_frame (&f, i, 0.0f, 0);
+  push_ctc_frame (&f, 43, 1.0f, 2);
+  push_ctc_frame (&f, 44, 1.0f, 2);
+  push_ctc_frame (&f, 45, 1.0f, 0);
+  for (guint i = 46; i < 51; i++)
+    push_ctc_frame (&f, i, 0.0f, 0);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  r = pop_results (&f, GST_RNN_TRANSCRIPTION_NAME);
+  for (l = r; l; l = l->next) {
+    fail_unless (gst_structure_get_boolean (l->data, "final", &fin));
+    if (fin) {
+      finals++;
+      fail_unless_equals_string (gst_structure_get_string (l->data, "text"), "ab");
+    }
+  }
+  fail_unless_equals_int (finals, 1);
+  free_results (r);
+  stop (&f);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 /* The default VAD level follows the model's features: for MFCC frames it is C0 / sqrt(mel bins)
  * (the mean log-mel energy), or the log energy less 2.1 with use-energy. The default threshold
  * is 12. */
@@ -2393,6 +2487,8 @@ rnninfer_suite (void)
   tcase_add_test (tc, test_ctc_symbol_words);
   tcase_add_test (tc, test_ctc_ensemble_vote);
   tcase_add_test (tc, test_grouped_classifier_refused);
+  tcase_add_test (tc, test_vad_trim);
+  tcase_add_test (tc, test_vad_trim_streaming);
   tcase_add_test (tc, test_bidirectional_utterances);
   tcase_add_test (tc, test_no_vad_max_utterance);
   tcase_add_test (tc, test_vad_auto_file);
