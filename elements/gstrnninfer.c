@@ -22,6 +22,8 @@
  * voice-activity rule: a frame is speech when its level is above vad-threshold and, once the
  * background has been measured, vad-margin above the noise floor. vad=on or vad=off chooses
  * explicitly; vad=auto (the default) asks upstream with a latency query when a stream starts.
+ * vad=trim is for files with silence around the speech: one result per file, as with off, from
+ * the model run over the speech the rule finds rather than over the background around it.
  *
  * Each result is posted on the bus as an element message and sent downstream, in order with the
  * data, as a serialized custom downstream event carrying the same structure. The source pad
