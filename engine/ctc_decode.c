@@ -180,16 +180,19 @@ rnn_ctc_decoder *rnn_ctc_decoder_new_voting(int num_symbols, int beam_width, int
                                             int max_frames) {
   if (members == 1 && max_frames >= 1)
     return rnn_ctc_decoder_new(num_symbols, beam_width);
-  /* The outer decoder only checks num_symbols and carries the vote, whose member decoders check
-   * beam_width. */
-  rnn_ctc_decoder *d = rnn_ctc_decoder_new(num_symbols, 1);
-  if (!d)
+  /* The outer decoder only carries the vote (every call goes to it): no buffers of its own. The
+   * vote's member decoders check num_symbols and beam_width. */
+  ctc_vote *vote = ctc_vote_new(num_symbols, beam_width, members, max_frames);
+  if (!vote)
     return NULL;
-  d->vote = ctc_vote_new(num_symbols, beam_width, members, max_frames);
-  if (!d->vote) {
-    rnn_ctc_decoder_free(d);
+  rnn_ctc_decoder *d = calloc(1, sizeof(*d));
+  if (!d) {
+    ctc_vote_free(vote);
     return NULL;
   }
+  d->vote = vote;
+  d->num_symbols = num_symbols;
+  d->beam_width = beam_width;
   return d;
 }
 

@@ -52,7 +52,9 @@ void ctc_vote_free(ctc_vote *v) {
 static size_t row_size(const ctc_vote *v) { return (size_t)v->members * (size_t)v->num_symbols; }
 
 ctc_vote *ctc_vote_new(int num_symbols, int beam_width, int members, int max_frames) {
-  if (members < 2 || members > 256 || max_frames < 1 || max_frames > (1 << 24))
+  /* num_symbols as rnn_ctc_decoder_new takes them, checked first: they size the running sums. */
+  if (num_symbols < 2 || num_symbols > 65536 || members < 2 || members > 256 || max_frames < 1 ||
+      max_frames > (1 << 24))
     return NULL;
   ctc_vote *v = calloc(1, sizeof(*v));
   if (!v)
